@@ -1,0 +1,38 @@
+"""Batteries: Flask with every pattern of "Patterns for Flask" built in.
+
+Write ``app = Batteries(__name__)`` where you wrote ``app = Flask(__name__)``.
+
+``import batteries`` is cheap: SQLAlchemy, WTForms and Celery are imported only when something
+that needs them is first used (``batteries.db``, a form, ``app.celery``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import typing as t
+
+from .app import Batteries
+from .scaffold import Blueprint
+from .wrappers import Request
+
+__version__ = "0.1.0.dev0"
+
+# Names resolved on first access, so ``import batteries`` stays light.
+_LAZY: dict[str, tuple[str, str]] = {}
+
+
+def __getattr__(name: str) -> t.Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'batteries' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["Batteries", "Blueprint", "Request"]

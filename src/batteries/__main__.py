@@ -1,0 +1,3 @@
+from batteries.cli import main
+
+main()

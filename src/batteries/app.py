@@ -1,0 +1,144 @@
+"""The ``Batteries`` class: Flask, with every pattern of "Patterns for Flask" wired in.
+
+``Batteries`` only wires: it sets Flask's class attributes (``request_class``,
+``session_interface``, ``default_config``), loads the config layers and calls one ``init_app``
+per battery. The work is done in the battery modules, each of which reads ``app.config`` on
+first use, so ``app.config[...] = ...`` after construction takes effect.
+
+What a subclass of Flask must not do to stay a drop-in (measured by running Flask's own test
+suite against it) shapes this file: no route, endpoint or blueprint registered in ``__init__``;
+no closure over ``self`` and no Jinja environment built in ``__init__``; no override of the
+dispatch methods whose signatures Flask 3.2 changes. Behaviour that needs the request goes in
+methods Flask keeps stable: ``make_response``, ``raise_routing_exception``,
+``trap_http_exception``, ``create_jinja_environment``, ``create_global_jinja_loader``.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from flask import Flask
+from werkzeug.datastructures import ImmutableDict
+from werkzeug.exceptions import HTTPException, NotFound
+
+from . import assets, config, errors, templating
+from .config import FLASK_SETTINGS, Registry
+from .scaffold import BatteriesScaffold
+from .sessions import SessionInterface
+from .state import get_state
+from .wrappers import Request
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask.wrappers import Response
+    from jinja2 import BaseLoader, Environment
+
+#: Every configuration key Batteries knows, with its default and meaning.
+REGISTRY = Registry.collect(
+    FLASK_SETTINGS,
+    assets.CONFIG,
+)
+
+#: The battery modules whose ``init_app`` runs for every app, in this order.
+BATTERIES: tuple[t.Any, ...] = (assets,)
+
+
+class ServedResponse(HTTPException):
+    """Carries a response out of ``raise_routing_exception`` (favicon, SPA, batteries.js).
+
+    It has no status code, so Flask returns it unchanged instead of looking for an error
+    handler; ``make_response`` unwraps it.
+    """
+
+    code = None  # type: ignore[assignment]
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response=response)
+
+
+class Batteries(BatteriesScaffold, Flask):
+    """A Flask application with Batteries' components wired in.
+
+    Use it exactly like :class:`flask.Flask`::
+
+        from batteries import Batteries
+
+        app = Batteries(__name__)
+
+    Config: see the README's configuration table (every key, its default and meaning).
+    """
+
+    request_class = Request
+    session_interface = SessionInterface()
+    default_config = ImmutableDict({**Flask.default_config, **REGISTRY.defaults()})
+
+    def __init__(
+        self,
+        import_name: str,
+        static_url_path: str | None = None,
+        static_folder: str | os.PathLike[str] | None = "static",
+        static_host: str | None = None,
+        host_matching: bool = False,
+        subdomain_matching: bool = False,
+        template_folder: str | os.PathLike[str] | None = "templates",
+        instance_path: str | None = None,
+        instance_relative_config: bool = False,
+        root_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            import_name,
+            static_url_path=static_url_path,
+            static_folder=static_folder,
+            static_host=static_host,
+            host_matching=host_matching,
+            subdomain_matching=subdomain_matching,
+            template_folder=template_folder,
+            instance_path=instance_path,
+            instance_relative_config=instance_relative_config,
+            root_path=root_path,
+        )
+        get_state(self)
+        config.load_layers(self, REGISTRY)
+        for battery in BATTERIES:
+            battery.init_app(self)
+
+    # -- responses ------------------------------------------------------------------------
+
+    def make_response(self, rv: t.Any) -> Response:
+        """Flask's ``make_response``, plus JSON error bodies for clients that want JSON."""
+        if isinstance(rv, HTTPException):
+            if isinstance(rv, ServedResponse):
+                return rv.response  # type: ignore[return-value]
+            from flask import request
+
+            if errors.should_render_json(rv, request):
+                return errors.json_error_response(self, rv, request)
+        return super().make_response(rv)
+
+    def raise_routing_exception(self, request: t.Any) -> t.NoReturn:
+        """Serve the favicon, package files and the SPA fallback where routing found nothing."""
+        exc = request.routing_exception
+        if isinstance(exc, NotFound) and request.method in ("GET", "HEAD"):
+            response = self.not_found_response(request)
+            if response is not None:
+                raise ServedResponse(response)
+        super().raise_routing_exception(request)
+
+    def not_found_response(self, request: t.Any) -> Response | None:
+        """A response for a GET/HEAD that matched no route, or None for a real 404."""
+        return assets.serve(self, request)
+
+    def trap_http_exception(self, e: Exception) -> bool:
+        if isinstance(e, ServedResponse):
+            return False
+        return super().trap_http_exception(e)
+
+    # -- templates ------------------------------------------------------------------------
+
+    def create_global_jinja_loader(self) -> BaseLoader:  # type: ignore[override]
+        return templating.wrap_loader(super().create_global_jinja_loader())
+
+    def create_jinja_environment(self) -> Environment:
+        env = super().create_jinja_environment()
+        templating.configure_environment(self, env)
+        return env

@@ -1,0 +1,94 @@
+"""The ``batteries`` command: Flask's CLI plus Batteries' own commands.
+
+``batteries`` finds the app exactly as ``flask`` does (``--app``, ``FLASK_APP``, ``.env`` and
+``.flaskenv``, ``app.py``/``wsgi.py``, ``create_app``/``make_app``) and has Flask's ``run``,
+``shell`` and ``routes``, plus ``db``, ``worker``, ``beat``, ``cache``, ``new`` and ``check``.
+``python -m batteries`` is the same command. Nothing is registered under ``flask``: a plugin
+command there would hide an app's own (Flask-Migrate's ``flask db``, say).
+
+``batteries run`` refuses to start outside debug mode when the app has no ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import click
+from flask.cli import (
+    FlaskGroup,
+    ScriptInfo,
+    get_debug_flag,
+    routes_command,
+    shell_command,
+)
+from flask.cli import run_command as flask_run_command
+
+from .sessions import SECRET_KEY_HELP
+
+
+def _not_available(name: str, issue: str) -> click.Command:
+    @click.command(name, context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise click.ClickException(f"'batteries {name}' is not available yet ({issue}).")
+
+    command.help = f"Not available yet ({issue})."
+    return command
+
+
+@click.command(
+    "run",
+    short_help="Run a development server.",
+    params=list(flask_run_command.params),
+    help=(flask_run_command.help or "")
+    + "\n\nOutside debug mode the app must have a SECRET_KEY.",
+)
+@click.pass_context
+def run_command(ctx: click.Context, **kwargs: t.Any) -> None:
+    info = ctx.ensure_object(ScriptInfo)
+    if not get_debug_flag():
+        app = info.load_app()
+        if not app.secret_key:
+            raise click.UsageError(
+                "Refusing to run without SECRET_KEY outside debug mode (sessions, flashes, "
+                "CSRF and logins need it). " + SECRET_KEY_HELP + " For local development, "
+                "'batteries run --debug' generates a key in the instance folder."
+            )
+    ctx.invoke(flask_run_command, **kwargs)
+
+
+class BatteriesGroup(FlaskGroup):
+    """Flask's ``FlaskGroup`` with Batteries' commands."""
+
+    def __init__(self, **extra: t.Any) -> None:
+        super().__init__(add_default_commands=False, **extra)
+        self.add_command(run_command)
+        self.add_command(shell_command)
+        self.add_command(routes_command)
+        for command in battery_commands():
+            self.add_command(command)
+
+
+def battery_commands() -> list[click.Command]:
+    """The commands each battery contributes."""
+    return [
+        _not_available("db", "data battery"),
+        _not_available("worker", "tasks battery"),
+        _not_available("beat", "tasks battery"),
+        _not_available("cache", "cache battery"),
+        _not_available("new", "scaffold"),
+        _not_available("check", "security checks"),
+    ]
+
+
+cli = BatteriesGroup(
+    name="batteries",
+    help="""\
+Batteries: Flask's command line (run, shell, routes) plus db, worker, beat, cache, new and
+check, for the app found by --app, FLASK_APP, or app.py/wsgi.py in the current folder.
+""",
+)
+
+
+def main() -> None:
+    cli.main()

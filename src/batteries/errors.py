@@ -1,0 +1,83 @@
+"""HTTP errors answered in the client's language: JSON for JSON clients, HTML for the rest.
+
+Any :class:`~werkzeug.exceptions.HTTPException` with a status of 400 or more that reaches the end
+of the request without an error handler of the app's own becomes, for a client that
+``wants_json``::
+
+    {"error": "Not Found", "message": "The requested URL was not found ...", "status": 404}
+
+plus ``"flashes": [{"category": ..., "message": ...}]`` when flashed messages are waiting in a
+session the client already has. The exception's own headers (``Allow``, ``WWW-Authenticate``,
+``Retry-After``) are kept. Everyone else gets Werkzeug's HTML page, as with Flask. Handlers the
+app registers with ``@app.errorhandler`` still run first and win.
+
+This is done in ``Batteries.make_response`` (not with an ``errorhandler(HTTPException)`` of our
+own, which would take the place of the app's generic handlers).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import json
+from werkzeug.exceptions import HTTPException
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+    from flask.wrappers import Response
+    from werkzeug.wrappers import Request
+
+
+def error_body(error: HTTPException, request: Request | None = None) -> dict[str, t.Any]:
+    """The JSON body for ``error``."""
+    body: dict[str, t.Any] = {
+        "error": error.name,
+        "message": error.description or error.name,
+        "status": error.code,
+    }
+    if request is not None:
+        flashes = waiting_flashes(request)
+        if flashes:
+            body["flashes"] = flashes
+    return body
+
+
+def waiting_flashes(request: Request) -> list[dict[str, str]]:
+    """Flashed messages waiting in the session, consumed; only when a session cookie was sent.
+
+    Touching the session of a client that has none would create one (and ``Vary: Cookie``)
+    just to find it empty.
+    """
+    from flask import current_app, get_flashed_messages
+
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return []
+    try:
+        messages = get_flashed_messages(with_categories=True)
+    except RuntimeError:  # the session is unavailable (no secret key): nothing to show
+        return []
+    return [{"category": category, "message": str(message)} for category, message in messages]
+
+
+def json_error_response(app: Flask, error: HTTPException, request: Request) -> Response:
+    """Build the JSON response for ``error``, keeping its headers (``Allow``, ``Retry-After``...)."""
+    response = app.response_class(
+        json.dumps(error_body(error, request)) + "\n",
+        status=error.code,
+        mimetype="application/json",
+    )
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers.add(name, value)
+    return response
+
+
+def should_render_json(error: object, request: Request | None) -> bool:
+    return (
+        request is not None
+        and isinstance(error, HTTPException)
+        and error.code is not None
+        and error.code >= 400
+        and error.response is None
+        and bool(getattr(request, "wants_json", False))
+    )

@@ -1,0 +1,118 @@
+"""The secret-key policy and a cheaper cookie session.
+
+- There is never a built-in ``SECRET_KEY``. Whatever needs one (the session, flashes, CSRF,
+  login) fails with an error that keeps Flask's words and adds how to set the key.
+- In debug mode (not testing) a development key is generated once and kept in the instance
+  folder (``instance/.secret_key``, mode 0600), so sessions survive reloader restarts.
+- Flask builds a new itsdangerous serializer for every request that opens a session (about 9% of
+  a "hello" request). :class:`SessionInterface` keeps one per key set and rebuilds it only when
+  ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import typing as t
+
+from flask.sessions import NullSession, SecureCookieSessionInterface
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+    from itsdangerous import URLSafeTimedSerializer
+
+SECRET_KEY_HELP = (
+    "Set SECRET_KEY to a long random string: in code (app.config['SECRET_KEY'] = ...), in "
+    "instance/config.py (SECRET_KEY = '...'), or with the environment variable "
+    "BATTERIES_SECRET_KEY. Make one with: "
+    'python -c "import secrets; print(secrets.token_hex())"'
+)
+
+NO_SECRET_KEY = (
+    "The session is unavailable because no secret key was set.  "
+    "Set the secret_key on the application to something unique and secret. " + SECRET_KEY_HELP
+)
+
+DEV_KEY_FILE = ".secret_key"
+
+
+class MissingSecretKey(RuntimeError):
+    """Raised when something needs ``SECRET_KEY`` and none is set."""
+
+
+class BatteriesNullSession(NullSession):
+    """The session of an app without a secret key: reading works, writing explains the fix."""
+
+    def _fail(self, *args: t.Any, **kwargs: t.Any) -> t.NoReturn:
+        raise MissingSecretKey(NO_SECRET_KEY)
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail  # type: ignore[assignment]
+    del _fail
+
+
+def dev_key_applies(app: Flask) -> bool:
+    return bool(app.debug) and not app.testing
+
+
+def ensure_dev_secret_key(app: Flask) -> bool:
+    """In debug (not testing) mode with no key, load or create the instance's development key."""
+    if app.secret_key or not dev_key_applies(app):
+        return bool(app.secret_key)
+    path = os.path.join(app.instance_path, DEV_KEY_FILE)
+    try:
+        with open(path, encoding="ascii") as f:
+            key = f.read().strip()
+    except FileNotFoundError:
+        key = ""
+    if not key:
+        os.makedirs(app.instance_path, exist_ok=True)
+        key = secrets.token_hex(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race: use its key
+            with open(path, encoding="ascii") as f:
+                key = f.read().strip()
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(key)
+        app.logger.info("Generated a development SECRET_KEY in %s", path)
+    app.config["SECRET_KEY"] = key
+    return True
+
+
+def require_secret_key(app: Flask) -> str | bytes:
+    """Return the app's secret key, or raise :class:`MissingSecretKey` explaining how to set it."""
+    if not app.secret_key:
+        ensure_dev_secret_key(app)
+    if not app.secret_key:
+        raise MissingSecretKey(NO_SECRET_KEY)
+    return app.secret_key
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with the serializer kept between requests."""
+
+    null_session_class = BatteriesNullSession
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:  # type: ignore[override]
+        if not app.secret_key:
+            ensure_dev_secret_key(app)
+            if not app.secret_key:
+                return None
+        fallbacks = app.config["SECRET_KEY_FALLBACKS"]
+        key = (
+            app.secret_key,
+            tuple(fallbacks) if fallbacks else (),
+            self.salt,
+            self.serializer,
+            self.key_derivation,
+            self.digest_method,
+        )
+        state = app.extensions.get("batteries")
+        cached = getattr(state, "session_serializer", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]  # type: ignore[no-any-return]
+        serializer = super().get_signing_serializer(app)
+        if state is not None:
+            state.session_serializer = (key, serializer)
+        return serializer

@@ -1,0 +1,80 @@
+"""The Batteries pytest plugin (registered through the ``pytest11`` entry point).
+
+Fixtures, each overridable by a fixture of the same name in the project's ``conftest.py``:
+
+- ``app``: the application under test, from ``--batteries-app IMPORT`` (``pkg:create_app`` or
+  ``pkg:app``; a factory is called with ``{"TESTING": True}`` when it accepts an argument),
+  or the ``BATTERIES_TEST_APP`` environment variable; ``TESTING`` is set;
+- ``client``: ``app.test_client()``;
+- ``runner``: ``app.test_cli_runner()``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing as t
+
+import pytest
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+    from flask.testing import FlaskClient, FlaskCliRunner
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("batteries")
+    group.addoption(
+        "--batteries-app",
+        default=None,
+        help="import path of the app or factory for the 'app' fixture, e.g. 'blog:create_app'",
+    )
+
+
+def load_app(import_path: str) -> Flask:
+    """Import ``module:name`` and return the app, calling it when it is a factory."""
+    from flask import Flask
+    from werkzeug.utils import import_string
+
+    module, _, name = import_path.partition(":")
+    target = import_string(f"{module}:{name or 'create_app'}" if name or ":" in import_path else module)
+    if isinstance(target, Flask):
+        app = target
+    elif callable(target):
+        params = inspect.signature(target).parameters
+        app = target({"TESTING": True}) if params else target()
+    else:
+        target = getattr(target, "create_app", None) or getattr(target, "app", None)
+        if target is None:
+            raise pytest.UsageError(f"{import_path!r} has no app or create_app")
+        app = target({"TESTING": True}) if callable(target) and not isinstance(target, Flask) else target
+    if not isinstance(app, Flask):
+        raise pytest.UsageError(f"{import_path!r} did not give a Flask app")
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest) -> Flask:
+    """The app under test (``--batteries-app`` or ``BATTERIES_TEST_APP``)."""
+    import_path = request.config.getoption("--batteries-app") or os.environ.get(
+        "BATTERIES_TEST_APP"
+    )
+    if not import_path:
+        raise pytest.UsageError(
+            "the 'app' fixture needs --batteries-app=pkg:create_app (or BATTERIES_TEST_APP), "
+            "or define an 'app' fixture in conftest.py"
+        )
+    return load_app(import_path)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of ``app``."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner of ``app`` (``runner.invoke(args=["db", "init"])``)."""
+    return app.test_cli_runner()

@@ -1,0 +1,42 @@
+"""Shared fixtures of Batteries' own tests.
+
+Each test runs with no ``BATTERIES_*`` or ``FLASK_*`` environment variables (so a developer's
+shell cannot change results) and with the current directory in a fresh temporary folder.
+The pytest plugin ``batteries.testing`` (app, client, runner, db, ...) is loaded through its
+entry point; the fixtures below override ``app`` with a bare Batteries app in a temporary
+folder, which is what most unit tests want.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from batteries import Batteries
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    for name in list(os.environ):
+        if name.startswith(("BATTERIES_", "FLASK_")) or name == "WERKZEUG_RUN_MAIN":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def app(tmp_path) -> Batteries:
+    """A Batteries app rooted in a temporary folder (instance folder inside it)."""
+    app = Batteries("test_app", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
+    app.config.update(TESTING=True, SECRET_KEY="test secret key")
+    return app
+
+
+def service_up(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something answers on ``host:port`` (a loopback service)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
