@@ -20,6 +20,7 @@ counts (see ``EXPECTED``) — the deliberate differences, if any, are listed in 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -55,6 +56,12 @@ if os.environ.get("BATTERIES_COMPAT_PLAIN") != "1":
     import batteries
 
     flask.Flask = batteries.Batteries
+
+
+def pytest_report_header(config):
+    import flask
+
+    return "flask.Flask is " + flask.Flask.__module__.split(".")[0] + "." + flask.Flask.__name__
 '''
 
 
@@ -79,7 +86,9 @@ def prepare(workdir: Path) -> tuple[Path, Path]:
     env_dir = workdir / "venv"
     python = env_dir / "bin" / "python"
     marker = env_dir / ".batteries-ready"
-    if not marker.exists():
+    # Rebuild when the project moves (a CI clone elsewhere) or its dependencies change.
+    stamp = f"{PROJECT}|{hashlib.sha256((PROJECT / 'pyproject.toml').read_bytes()).hexdigest()}"
+    if not marker.exists() or marker.read_text() != stamp:
         if env_dir.exists():
             shutil.rmtree(env_dir)
         venv.create(env_dir, with_pip=True)
@@ -91,7 +100,7 @@ def prepare(workdir: Path) -> tuple[Path, Path]:
              "-e", str(PROJECT),
              "-e", str(source / "examples" / "tutorial"),
              "-e", str(source / "examples" / "javascript")])
-        marker.write_text("ok")
+        marker.write_text(stamp)
     (workdir / "plugin").mkdir(exist_ok=True)
     (workdir / "plugin" / "batteries_compat_plugin.py").write_text(PLUGIN)
     return source, python
@@ -107,7 +116,7 @@ def run_suite(python: Path, workdir: Path, cwd: Path, plain: bool) -> dict[str, 
     if plain:
         env["BATTERIES_COMPAT_PLAIN"] = "1"
     proc = subprocess.run(
-        [str(python), "-m", "pytest", "-p", "batteries_compat_plugin", "-q", "-rf",
+        [str(python), "-m", "pytest", "-p", "batteries_compat_plugin", "-rf",
          "-p", "no:cacheprovider", "tests"],
         cwd=cwd, env=env, text=True, capture_output=True,
     )
@@ -116,7 +125,9 @@ def run_suite(python: Path, workdir: Path, cwd: Path, plain: bool) -> dict[str, 
     failed = sorted(
         line.split(" ", 2)[1] for line in proc.stdout.splitlines() if line.startswith("FAILED ")
     )
+    header = next((line for line in proc.stdout.splitlines() if "flask.Flask is" in line), "")
     return {
+        "header": header,
         "passed": counts.get("passed", 0),
         "failed": counts.get("failed", 0) + counts.get("error", 0) + counts.get("errors", 0),
         "failures": failed,

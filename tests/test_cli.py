@@ -1,0 +1,124 @@
+"""The ``batteries`` command line: Flask's CLI plus Batteries' groups."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import flask.cli
+import pytest
+from click.testing import CliRunner
+
+from batteries.cli import cli
+
+APP_PY = textwrap.dedent(
+    """
+    from batteries import Batteries
+
+    app = Batteries(__name__)
+
+    @app.route("/")
+    def index():
+        return "hello"
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "app.py").write_text(APP_PY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    sys.modules.pop("app", None)
+
+
+@pytest.fixture
+def served(monkeypatch):
+    calls = []
+
+    def fake_run_simple(host, port, app, **kwargs):
+        calls.append((host, port, app, kwargs))
+
+    monkeypatch.setattr(flask.cli, "run_simple", fake_run_simple)
+    return calls
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def test_help_lists_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("run", "shell", "routes", "db", "worker", "beat", "cache", "new", "check"):
+        assert f"  {name} " in result.output, name
+
+
+def test_routes_finds_app_py(project):
+    result = invoke("routes")
+    assert result.exit_code == 0
+    assert "index" in result.output
+
+
+def test_app_option_and_factory(project):
+    (project / "factory_mod.py").write_text(
+        "from batteries import Batteries\n"
+        "def create_app(name='x'):\n"
+        "    app = Batteries(__name__)\n"
+        "    app.add_url_rule('/' + name, name, lambda: name)\n"
+        "    return app\n"
+    )
+    result = invoke("--app", "factory_mod:create_app('made')", "routes")
+    assert result.exit_code == 0, result.output
+    assert "/made" in result.output
+    sys.modules.pop("factory_mod", None)
+
+
+def test_run_refuses_without_secret_key(project, served):
+    result = CliRunner().invoke(cli, ["run"])
+    assert result.exit_code != 0
+    assert "SECRET_KEY" in result.output
+    assert "BATTERIES_SECRET_KEY" in result.output
+    assert served == []
+
+
+def test_run_starts_with_secret_key_from_env(project, served, monkeypatch):
+    monkeypatch.setenv("BATTERIES_SECRET_KEY", "a-long-secret")
+    result = invoke("run", "--port", "5123")
+    assert result.exit_code == 0, result.output
+    assert served and served[0][1] == 5123
+
+
+def test_run_in_debug_does_not_need_a_key(project, served):
+    result = invoke("--debug", "run", "--no-reload")
+    assert result.exit_code == 0, result.output
+    assert served
+
+
+def test_dotenv_is_loaded(project, served, monkeypatch):
+    monkeypatch.setenv("BATTERIES_SECRET_KEY", "placeholder")
+    monkeypatch.delenv("BATTERIES_SECRET_KEY")  # restored to "unset" after the test
+    (project / ".env").write_text("BATTERIES_SECRET_KEY=from-dotenv\n")
+    result = invoke("run")
+    assert result.exit_code == 0, result.output
+    app = served[0][2]
+    assert app.config["SECRET_KEY"] == "from-dotenv"
+
+
+def test_console_script_and_module(project):
+    for command in (
+        [os.path.join(os.path.dirname(sys.executable), "batteries"), "--help"],
+        [sys.executable, "-m", "batteries", "--help"],
+    ):
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        assert "routes" in out and "worker" in out
+
+
+def test_nothing_registered_under_flask():
+    from importlib import metadata
+
+    names = {ep.value for ep in metadata.entry_points(group="flask.commands")}
+    assert not [n for n in names if n.startswith("batteries")]

@@ -1,0 +1,144 @@
+"""The secret-key policy and the cached session serializer."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from flask import flash, session
+
+from batteries import Batteries
+from batteries.sessions import (
+    DEV_KEY_FILE,
+    MissingSecretKey,
+    ensure_dev_secret_key,
+    require_secret_key,
+)
+
+
+def make_app(tmp_path, **config):
+    app = Batteries("sess_app", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
+    app.config.update(config)
+
+    @app.route("/write")
+    def write():
+        session["x"] = 1
+        return "ok"
+
+    @app.route("/flash")
+    def do_flash():
+        flash("hello")
+        return "ok"
+
+    @app.route("/read")
+    def read():
+        return str(session.get("x"))
+
+    return app
+
+
+def test_no_default_secret_key(tmp_path):
+    assert make_app(tmp_path).secret_key is None
+
+
+@pytest.mark.parametrize("path", ["/write", "/flash"])
+def test_missing_key_error_names_secret_key(tmp_path, path):
+    app = make_app(tmp_path, PROPAGATE_EXCEPTIONS=True)
+    with pytest.raises(MissingSecretKey) as info:
+        app.test_client().get(path)
+    message = str(info.value)
+    assert "session is unavailable" in message  # Flask's own words, kept
+    assert "SECRET_KEY" in message
+    assert "BATTERIES_SECRET_KEY" in message
+
+
+def test_missing_key_is_a_runtime_error_and_500_outside_testing(tmp_path):
+    app = make_app(tmp_path)
+    assert issubclass(MissingSecretKey, RuntimeError)
+    response = app.test_client().get("/write")
+    assert response.status_code == 500
+
+
+def test_reading_without_key_works(tmp_path):
+    app = make_app(tmp_path)
+    assert app.test_client().get("/read").data == b"None"
+
+
+def test_session_round_trip_with_key(tmp_path):
+    app = make_app(tmp_path, SECRET_KEY="k" * 32)
+    client = app.test_client()
+    client.get("/write")
+    assert client.get("/read").data == b"1"
+
+
+def test_serializer_is_reused_and_follows_key_changes(tmp_path):
+    app = make_app(tmp_path, SECRET_KEY="first key")
+    interface = app.session_interface
+    one = interface.get_signing_serializer(app)
+    assert interface.get_signing_serializer(app) is one
+    client = app.test_client()
+    client.get("/write")
+    # Rotating the key: old cookies verify through the fallback, new ones use the new key.
+    app.config["SECRET_KEY"] = "second key"
+    app.config["SECRET_KEY_FALLBACKS"] = ["first key"]
+    two = interface.get_signing_serializer(app)
+    assert two is not one
+    assert client.get("/read").data == b"1"
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert client.get("/read").data == b"None"
+
+
+def test_two_apps_do_not_share_serializers(tmp_path):
+    a = make_app(tmp_path / "a", SECRET_KEY="key a")
+    b = make_app(tmp_path / "b", SECRET_KEY="key b")
+    client_a = a.test_client()
+    client_a.get("/write")
+    cookie = client_a.get_cookie("session")
+    client_b = b.test_client()
+    client_b.set_cookie("session", cookie.value)
+    assert client_b.get("/read").data == b"None"
+
+
+def test_debug_generates_and_keeps_a_key(tmp_path):
+    app = make_app(tmp_path)
+    app.debug = True
+    client = app.test_client()
+    client.get("/write")
+    key_file = tmp_path / "instance" / DEV_KEY_FILE
+    assert key_file.exists()
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    key = app.secret_key
+    assert key and len(key) >= 32
+    # A second app (a reloader restart) reads the same key back: sessions survive.
+    again = make_app(tmp_path)
+    again.debug = True
+    assert ensure_dev_secret_key(again)
+    assert again.secret_key == key
+    client2 = again.test_client()
+    client2.set_cookie("session", client.get_cookie("session").value)
+    assert client2.get("/read").data == b"1"
+
+
+def test_testing_mode_never_generates_a_key(tmp_path):
+    app = make_app(tmp_path, TESTING=True)
+    app.debug = True
+    with pytest.raises(MissingSecretKey):
+        app.test_client().get("/write")
+    assert not (tmp_path / "instance" / DEV_KEY_FILE).exists()
+
+
+def test_require_secret_key(tmp_path):
+    app = make_app(tmp_path)
+    with pytest.raises(MissingSecretKey, match="SECRET_KEY"):
+        require_secret_key(app)
+    app.config["SECRET_KEY"] = "abc"
+    assert require_secret_key(app) == "abc"
+
+
+def test_cookie_defaults(tmp_path):
+    app = make_app(tmp_path, SECRET_KEY="k")
+    response = app.test_client().get("/write")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
