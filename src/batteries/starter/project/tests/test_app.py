@@ -1,0 +1,71 @@
+"""The generated app works end to end: register, log in, write a note, run the task."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from __project__.models import Note
+from batteries import db
+
+from .conftest import csrf_token
+
+
+def register_and_login(client, name="ada", password="correct horse"):
+    token = csrf_token(client, "/auth/register")
+    response = client.post(
+        "/auth/register",
+        data={"username": name, "password": password, "confirm": password, "csrf_token": token},
+    )
+    assert response.status_code == 302
+    token = csrf_token(client, "/auth/login")
+    response = client.post(
+        "/auth/login", data={"username": name, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 302
+    return response
+
+
+def test_index_is_empty(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"No notes yet." in response.data
+
+
+def test_new_note_needs_login(client):
+    response = client.get("/notes/new")
+    assert response.status_code == 302
+    assert "/auth/login?next=" in response.headers["Location"]
+
+
+def test_register_login_and_write(app, client):
+    register_and_login(client)
+    token = csrf_token(client, "/notes/new")
+    response = client.post(
+        "/notes/new", data={"title": "Hello", "body": "one two three", "csrf_token": token}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        note = db.session.scalar(select(Note))
+        assert note.title == "Hello"
+        assert note.words == 3  # counted by the task (eager in tests)
+    assert b"Hello" in client.get("/").data
+
+
+def test_bad_login_is_refused(client):
+    token = csrf_token(client, "/auth/login")
+    response = client.post(
+        "/auth/login", data={"username": "nobody", "password": "x", "csrf_token": token}
+    )
+    assert response.status_code == 200
+    assert b"Wrong username or password" in response.data
+
+
+def test_form_without_csrf_token_is_refused(client):
+    response = client.post("/auth/login", data={"username": "a", "password": "b"})
+    assert response.status_code in (200, 400)
+    assert b"Welcome" not in response.data
+
+
+def test_db_init_command(runner):
+    result = runner.invoke(args=["db", "init"])
+    assert result.exit_code == 0, result.output
