@@ -57,6 +57,53 @@ def run_command(ctx: click.Context, **kwargs: t.Any) -> None:
     ctx.invoke(flask_run_command, **kwargs)
 
 
+@click.command("check", short_help="List insecure or invalid settings of the app.")
+@click.option(
+    "--deploy",
+    is_flag=True,
+    help="Also check the settings a production deployment needs (secret key, cookies, "
+    "hosts, headers, CSRF, debug).",
+)
+@click.option(
+    "--fail-level",
+    type=click.Choice(["error", "warning"]),
+    default="error",
+    show_default=True,
+    help="Exit with status 1 when a problem of this level or worse is found.",
+)
+@click.pass_context
+def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
+    """Check the app's configuration, like Django's 'manage.py check --deploy'.
+
+    Prints one line per problem (ERROR or WARNING, an id, the config key, what is wrong and
+    how to fix it) and exits with status 1 when there is an error (or a warning, with
+    --fail-level warning), else 0.
+    """
+    from . import security
+    from .app import BATTERIES, REGISTRY
+
+    info = ctx.ensure_object(ScriptInfo)
+    info.set_debug_flag = False  # judge DEBUG as the app's config sets it, not the CLI's flag
+    app = info.load_app()
+    problems = security.config_checks(app, REGISTRY)
+    for battery in BATTERIES:  # a battery may add checks of its own: checks(app) -> [Problem]
+        if hasattr(battery, "checks"):
+            problems += battery.checks(app)
+    if deploy:
+        problems += security.deploy_checks(app)
+    for problem in problems:
+        click.echo(str(problem))
+    errors = sum(p.level == "error" for p in problems)
+    warnings = len(problems) - errors
+    scope = "deploy check" if deploy else "check"
+    click.echo(
+        f"batteries {scope}: {errors} error{'s' * (errors != 1)}, "
+        f"{warnings} warning{'s' * (warnings != 1)}."
+    )
+    if errors or (fail_level == "warning" and warnings):
+        ctx.exit(1)
+
+
 class BatteriesGroup(FlaskGroup):
     """Flask's ``FlaskGroup`` with Batteries' commands."""
 
@@ -77,7 +124,7 @@ def battery_commands() -> list[click.Command]:
         _not_available("beat", "tasks battery"),
         _not_available("cache", "cache battery"),
         _not_available("new", "scaffold"),
-        _not_available("check", "security checks"),
+        check_command,
     ]
 
 

@@ -1,0 +1,385 @@
+"""Security headers, the production config, secure defaults and ``batteries check --deploy``."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from flask import Flask, abort, make_response, redirect, render_template_string, session
+from flask.cli import ScriptInfo
+
+from batteries import Batteries, security
+from batteries.cli import cli
+from batteries.security import DEFAULT_CSP, DEFAULT_HEADERS, PRODUCTION
+
+STRONG_KEY = "f3b1c1f6a9e04d7c8b2a5e6d9c0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f"
+
+
+def _routes(app: Flask) -> None:
+    @app.route("/")
+    def index():
+        return "hello"
+
+    @app.route("/own")
+    def own():
+        response = make_response("own")
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    @app.route("/gone")
+    def gone():
+        abort(410)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    @app.route("/go")
+    def go():
+        return redirect("/")
+
+    @app.route("/inline")
+    def inline():
+        return render_template_string('<script nonce="{{ csp_nonce() }}">go()</script>')
+
+    @app.route("/login", methods=["POST"])
+    def login():
+        session["uid"] = 1
+        return "in"
+
+
+@pytest.fixture
+def secured(app: Batteries) -> Batteries:
+    app.config["SECURITY_HEADERS"] = True
+    _routes(app)
+    return app
+
+
+# -- headers -----------------------------------------------------------------------------------
+
+
+def test_headers_off_by_default(app: Batteries) -> None:
+    _routes(app)
+    response = app.test_client().get("/")
+    for name in DEFAULT_HEADERS:
+        assert name not in response.headers
+    # nothing is registered per request for a feature that is off
+    assert app.after_request_funcs == {}
+    assert app.before_request_funcs == {}
+
+
+def test_headers_on(secured: Batteries) -> None:
+    response = secured.test_client().get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"] == DEFAULT_CSP
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "X-XSS-Protection" not in response.headers
+    # HSTS only over HTTPS: browsers ignore it on http, and it would pin a dev host
+    assert "Strict-Transport-Security" not in response.headers
+    https = secured.test_client().get("/", base_url="https://localhost")
+    assert https.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_csp_blocks_inline_and_frames() -> None:
+    directives = dict(d.strip().split(None, 1) for d in DEFAULT_CSP.split(";"))
+    assert directives["script-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-inline" not in DEFAULT_CSP and "unsafe-eval" not in DEFAULT_CSP
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/gone", 410), ("/boom", 500), ("/go", 302), ("/missing", 404)]
+)
+def test_headers_on_every_kind_of_response(secured: Batteries, path: str, status: int) -> None:
+    secured.testing = False  # let /boom become a 500 page
+    secured.logger.disabled = True
+    for headers in ({}, {"Accept": "application/json"}):
+        response = secured.test_client().get(path, headers=headers)
+        assert response.status_code == status
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"] == DEFAULT_CSP
+
+
+def test_headers_on_package_files(secured: Batteries) -> None:
+    response = secured.test_client().get("/_batteries/batteries.js")
+    assert response.status_code == 200
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    response.close()
+
+
+def test_view_header_wins(secured: Batteries) -> None:
+    response = secured.test_client().get("/own")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+
+
+def test_dict_changes_and_drops(secured: Batteries) -> None:
+    secured.config["SECURITY_HEADERS"] = {
+        "X-Frame-Options": "SAMEORIGIN",
+        "Cross-Origin-Opener-Policy": None,
+        "Permissions-Policy": "browsing-topics=()",
+    }
+    response = secured.test_client().get("/")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Cross-Origin-Opener-Policy" not in response.headers
+    assert response.headers["Permissions-Policy"] == "browsing-topics=()"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_config_read_per_response(app: Batteries) -> None:
+    _routes(app)
+    client = app.test_client()
+    assert "Content-Security-Policy" not in client.get("/").headers
+    app.config["SECURITY_HEADERS"] = True  # after construction and after a first request
+    assert client.get("/").headers["Content-Security-Policy"] == DEFAULT_CSP
+    app.config["SECURITY_HEADERS"] = False
+    assert "Content-Security-Policy" not in client.get("/").headers
+
+
+def test_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv("BATTERIES_SECURITY_HEADERS", '{"X-Frame-Options": "SAMEORIGIN"}')
+    app = Batteries("envapp", root_path=str(tmp_path))
+    _routes(app)
+    response = app.test_client().get("/")
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_nonce(secured: Batteries) -> None:
+    client = secured.test_client()
+    first = client.get("/inline")
+    second = client.get("/inline")
+    nonces = []
+    for response in (first, second):
+        nonce = re.search(r'nonce="([^"]+)"', response.text).group(1)
+        policy = response.headers["Content-Security-Policy"]
+        directives = dict(d.strip().split(None, 1) for d in policy.split(";"))
+        assert directives["script-src"] == f"'self' 'nonce-{nonce}'"
+        assert directives["style-src"] == f"'self' 'nonce-{nonce}'"
+        assert directives["object-src"] == "'none'"
+        nonces.append(nonce)
+    assert nonces[0] != nonces[1]
+    assert len(nonces[0]) >= 22
+    # a page that uses no nonce gets the plain policy
+    assert client.get("/").headers["Content-Security-Policy"] == DEFAULT_CSP
+
+
+def test_add_nonce_without_script_src() -> None:
+    assert security.add_nonce("default-src 'self' cdn.example", "N") == (
+        "default-src 'self' cdn.example; script-src 'self' cdn.example 'nonce-N'; "
+        "style-src 'self' cdn.example 'nonce-N'"
+    )
+    assert security.add_nonce("script-src 'none'", "N") == (
+        "script-src 'nonce-N'; style-src 'self' 'nonce-N'"
+    )
+
+
+def test_apply_headers_on_plain_flask() -> None:
+    app = Flask(__name__)
+    app.config["SECURITY_HEADERS"] = True
+    app.after_request(lambda response: security.apply_headers(app, response))
+    app.route("/")(lambda: "x")
+    assert app.test_client().get("/").headers["X-Frame-Options"] == "DENY"
+
+
+# -- secure defaults ---------------------------------------------------------------------------
+
+
+def test_session_cookie_defaults(secured: Batteries) -> None:
+    response = secured.test_client().post("/login")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # Flask's default, kept for drop-in; PRODUCTION turns it on
+
+
+def test_production_config(secured: Batteries) -> None:
+    secured.config.update(PRODUCTION)
+    response = secured.test_client().post("/login", base_url="https://localhost")
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_no_default_secret_key(tmp_path) -> None:
+    app = Batteries("nokey", root_path=str(tmp_path))
+    assert app.secret_key is None
+    assert app.config["SECRET_KEY"] is None
+    _routes(app)
+    app.config["TESTING"] = True
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        app.test_client().post("/login")
+
+
+def test_only_allowed_flask_defaults_change() -> None:
+    changed = {
+        key
+        for key, value in Flask.default_config.items()
+        if Batteries.default_config.get(key) != value
+    }
+    assert changed <= {"MAX_CONTENT_LENGTH", "SESSION_COOKIE_SAMESITE"}
+    assert Batteries.default_config["SECURITY_HEADERS"] is False
+
+
+# -- batteries check ---------------------------------------------------------------------------
+
+
+def run_check(app: Flask, *args: str):
+    from click.testing import CliRunner
+
+    return CliRunner().invoke(cli, ["check", *args], obj=ScriptInfo(create_app=lambda: app))
+
+
+def ids(output: str) -> set[str]:
+    return set(re.findall(r"batteries\.[EW]\d{3} [A-Z_\[\]0-9a-z']+", output))
+
+
+def production_app(tmp_path) -> Batteries:
+    app = Batteries("prod", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
+    app.config.update(PRODUCTION, SECRET_KEY=STRONG_KEY, TRUSTED_HOSTS=["example.com"])
+    return app
+
+
+def test_check_deploy_on_a_drop_in_app(tmp_path) -> None:
+    app = Batteries("drop", root_path=str(tmp_path))
+    result = run_check(app, "--deploy")
+    assert result.exit_code == 1, result.output
+    found = ids(result.output)
+    for expected in (
+        "batteries.E001 SECRET_KEY",
+        "batteries.E005 SESSION_COOKIE_SECURE",
+        "batteries.E008 TRUSTED_HOSTS",
+        "batteries.W009 SECURITY_HEADERS",
+        "batteries.W011 CSRF_PROTECT_ALL",
+        "batteries.W013 PREFERRED_URL_SCHEME",
+    ):
+        assert expected in found, result.output
+    assert "is not set" in result.output
+    assert "secrets.token_hex" in result.output  # says how to fix it
+    assert "batteries deploy check:" in result.output
+
+
+def test_check_deploy_lists_every_insecure_setting(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.static_folder = str(tmp_path / "static")
+    app.config.update(
+        SECRET_KEY="changeme",
+        SECRET_KEY_FALLBACKS=["short", STRONG_KEY],
+        DEBUG=True,
+        TESTING=True,
+        SESSION_COOKIE_SECURE=False,
+        SESSION_COOKIE_HTTPONLY=False,
+        SESSION_COOKIE_SAMESITE=None,
+        TRUSTED_HOSTS=[],
+        SECURITY_HEADERS={"X-Content-Type-Options": None},
+        CSRF_PROTECT_ALL=False,
+        MAX_CONTENT_LENGTH=None,
+        PREFERRED_URL_SCHEME="http",
+        CELERY={"accept_content": ["json", "pickle"], "task_serializer": "pickle"},
+        UPLOAD_FOLDER=str(tmp_path / "static" / "uploads"),
+    )
+    result = run_check(app, "--deploy")
+    assert result.exit_code == 1
+    assert ids(result.output) >= {
+        "batteries.E001 SECRET_KEY",
+        "batteries.E002 SECRET_KEY_FALLBACKS[0]",
+        "batteries.E003 DEBUG",
+        "batteries.W004 TESTING",
+        "batteries.E005 SESSION_COOKIE_SECURE",
+        "batteries.E006 SESSION_COOKIE_HTTPONLY",
+        "batteries.W007 SESSION_COOKIE_SAMESITE",
+        "batteries.E008 TRUSTED_HOSTS",
+        "batteries.W009 SECURITY_HEADERS",
+        "batteries.W012 MAX_CONTENT_LENGTH",
+        "batteries.W013 PREFERRED_URL_SCHEME",
+        "batteries.E014 CELERY['accept_content']",
+        "batteries.E014 CELERY['task_serializer']",
+        "batteries.E015 UPLOAD_FOLDER",
+    }
+    assert "SECRET_KEY_FALLBACKS[1]" not in result.output  # the strong one passes
+    assert "drops X-Content-Type-Options" in result.output
+    assert "a well-known placeholder" in result.output
+
+
+def test_check_deploy_clean_in_production_config(tmp_path) -> None:
+    result = run_check(production_app(tmp_path), "--deploy", "--fail-level", "warning")
+    assert result.exit_code == 0, result.output
+    assert "0 errors, 0 warnings" in result.output
+
+
+def test_check_csrf_disabled_is_an_error(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.config["CSRF_ENABLED"] = False
+    result = run_check(app, "--deploy")
+    assert result.exit_code == 1
+    assert "batteries.E010 CSRF_ENABLED" in ids(result.output)
+
+
+def test_check_warnings_fail_only_on_request(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.config["MAX_CONTENT_LENGTH"] = None
+    assert run_check(app, "--deploy").exit_code == 0
+    assert run_check(app, "--deploy", "--fail-level", "warning").exit_code == 1
+
+
+def test_check_refuses_the_development_key(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.config.update(SECRET_KEY=None, DEBUG=True, TESTING=False)
+    with app.test_request_context():  # debug without a key: a development key is made
+        app.session_interface.get_signing_serializer(app)
+    dev_key = app.config["SECRET_KEY"]
+    assert dev_key and os.path.exists(os.path.join(app.instance_path, ".secret_key"))
+    app.config["DEBUG"] = False
+    result = run_check(app, "--deploy")
+    assert result.exit_code == 1
+    assert "development key" in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (None, "not set"),
+        ("", "not set"),
+        ("dev", "placeholder"),
+        ("please-change-me-" + "x" * 40, "placeholder"),
+        ("a" * 64, "repetitive"),
+        ("0123456789abcdef", "too short"),
+        (b"\x01" * 8, "too short"),
+    ],
+)
+def test_key_weakness(key, reason: str) -> None:
+    assert reason in security.key_weakness(key)
+
+
+def test_key_weakness_accepts_random_keys() -> None:
+    import secrets
+
+    assert security.key_weakness(secrets.token_hex()) is None
+    assert security.key_weakness(secrets.token_bytes(32) + b"abcdefgh") is None
+
+
+def test_check_without_deploy_reports_config_types(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.config["MAX_CONTENT_LENGTH"] = "16M"
+    result = run_check(app)
+    assert "batteries.W000 MAX_CONTENT_LENGTH" in ids(result.output)
+    assert "SESSION_COOKIE_SECURE" not in result.output  # deploy checks only with --deploy
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    result = run_check(app)
+    assert result.exit_code == 0
+    assert "0 errors, 0 warnings" in result.output
+
+
+def test_check_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    real = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "3.1.0" if name == "werkzeug" else real(name)
+    )
+    found = security._version_checks()
+    assert [p.key for p in found] == ["werkzeug"]
+    assert "3.1.8" in found[0].message
