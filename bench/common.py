@@ -138,9 +138,16 @@ def wsgi_caller(
 # -- timing -------------------------------------------------------------------------------------
 
 
+#: The clock of in-process measurements: CPU time of this process. On a shared machine, wall time
+#: also counts the time other processes hold the CPU; CPU time does not (set ``BENCH_CLOCK=wall``
+#: to measure wall time instead).
+CLOCK = time.perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else time.process_time
+CLOCK_NAME = "wall" if CLOCK is time.perf_counter else "process CPU"
+
+
 def time_batch(fn: t.Callable[[], t.Any], calls: int) -> float:
-    """Seconds per call of ``calls`` back-to-back calls of ``fn``."""
-    perf = time.perf_counter
+    """Seconds per call of ``calls`` back-to-back calls of ``fn`` (by :data:`CLOCK`)."""
+    perf = CLOCK
     start = perf()
     for _ in range(calls):
         fn()
@@ -175,6 +182,13 @@ def interleave(
 
 def median(values: t.Iterable[float]) -> float:
     return statistics.median(list(values))
+
+
+def paired_ratio(a: list[float], b: list[float]) -> float | None:
+    """Median over rounds of ``a[i] / b[i]``: each round's two batches ran close in time, so
+    a burst of load that slows one round cancels out of that round's ratio."""
+    pairs = [x / y for x, y in zip(a, b, strict=False) if y]
+    return median(pairs) if pairs else None
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -230,7 +244,11 @@ def matrix_result(
     unit: str = "us",
     scale: float = 1e6,
 ) -> dict[str, t.Any]:
-    """Rows and ratios (each impl over ``baseline``) from samples keyed by (case, impl)."""
+    """Rows and ratios (each impl over ``baseline``) from samples keyed by (case, impl).
+
+    A row's ``median`` is the median per-call time over rounds; a ratio is the median of the
+    per-round ratios (:func:`paired_ratio`), which a noisy machine disturbs less.
+    """
     rows = []
     medians: dict[tuple[str, str], float] = {}
     for (case, impl), values in samples.items():
@@ -247,11 +265,12 @@ def matrix_result(
             }
         )
     ratios: dict[str, float] = {}
-    for (case, impl), med in medians.items():
-        base = medians.get((case, baseline))
-        if impl != baseline and base:
-            ratios[f"{case} {impl}/{baseline}"] = med / base
-    return {"name": name, "unit": unit, "rows": rows, "ratios": ratios}
+    for case, impl in medians:
+        if impl != baseline and (case, baseline) in samples:
+            value = paired_ratio(samples[case, impl], samples[case, baseline])
+            if value is not None:
+                ratios[f"{case} {impl}/{baseline}"] = value
+    return {"name": name, "unit": unit, "clock": CLOCK_NAME, "rows": rows, "ratios": ratios}
 
 
 def print_matrix(result: dict[str, t.Any], impls: list[str], baseline: str) -> None:
@@ -270,7 +289,7 @@ def print_matrix(result: dict[str, t.Any], impls: list[str], baseline: str) -> N
         cells = [case]
         cells += [fmt_value(medians.get((case, i)), unit) for i in present]
         cells += [
-            fmt_ratio(ratio(medians.get((case, i)), medians.get((case, baseline))))
+            fmt_ratio(result["ratios"].get(f"{case} {i}/{baseline}"))
             for i in present
             if i != baseline
         ]

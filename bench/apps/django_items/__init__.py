@@ -1,0 +1,1 @@
+"""A Django app holding the ``items`` model of the benchmark."""
