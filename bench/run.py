@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short runs (rough figures)")
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument(
+        "--tiny", action="store_true", help="smoke-test size (no meaningful figures)"
+    )
+    parser.add_argument(
         "--out", default=os.path.join(BENCH_DIR, "results", "results.json"), help="JSON file"
     )
     parser.add_argument(
@@ -81,12 +84,15 @@ def load_module(name: str) -> t.Any:
     return module
 
 
-def module_argv(name: str, quick: bool) -> list[str]:
-    """``--quick`` for a module that understands it (older modules may not)."""
-    if not quick:
+def module_argv(name: str, quick: bool, tiny: bool = False) -> list[str]:
+    """``--tiny`` or ``--quick`` for a module that understands it (older modules may not)."""
+    if not (quick or tiny):
         return []
     with open(module_path(name), encoding="utf-8") as f:
-        return ["--quick"] if "--quick" in f.read() else []
+        source = f.read()
+    if tiny and "--tiny" in source:
+        return ["--tiny"]
+    return ["--quick"] if "--quick" in source else []
 
 
 def run_child(name: str, out: str, argv: list[str]) -> None:
@@ -100,11 +106,11 @@ def run_child(name: str, out: str, argv: list[str]) -> None:
         json.dump(result, f, default=str)
 
 
-def run_benchmark(name: str, quick: bool) -> dict[str, t.Any]:
+def run_benchmark(name: str, quick: bool, tiny: bool = False) -> dict[str, t.Any]:
     """Run ``bench/<name>.py``'s ``main`` in a child process; its dict, or an error/skip note."""
     if not os.path.isfile(module_path(name)):
         return {"skipped": f"bench/{name}.py is not there yet"}
-    argv = module_argv(name, quick)
+    argv = module_argv(name, quick, tiny)
     fd, out = tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".json")
     os.close(fd)
     cmd = [
@@ -297,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     results: dict[str, dict[str, t.Any]] = {}
     for name in names:
         print(f"\n=== {name}: {BENCHMARKS.get(name, '')}", flush=True)
-        results[name] = run_benchmark(name, args.quick)
+        results[name] = run_benchmark(name, args.quick or args.tiny, args.tiny)
         if "skipped" in results[name]:
             print(f"skipped: {results[name]['skipped']}")
         elif "error" in results[name]:
@@ -307,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         "started": started.isoformat(timespec="seconds"),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
+        "tiny": args.tiny,
         "machine": machine,
         "benchmarks": results,
         "goals": goal_verdicts(results),

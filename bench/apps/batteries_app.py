@@ -11,7 +11,8 @@ import os
 import typing as t
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
 
 from apps import JSON_BODY, PAGE_ROWS, SECRET_KEY, TEMPLATES, data_dir, fill_items, sqlite_url
 from batteries import Batteries
@@ -35,8 +36,6 @@ def batteries_db() -> t.Any:
 
 def _batteries_item(db: t.Any) -> t.Any:
     if "item" not in _models:
-        from sqlalchemy import String
-        from sqlalchemy.orm import Mapped, mapped_column
 
         class BenchItem(db.Model):  # type: ignore[name-defined,misc]
             __tablename__ = "items"
