@@ -12,6 +12,7 @@ import importlib
 import typing as t
 
 from .app import Batteries
+from .caching import cache, cached
 from .scaffold import Blueprint
 from .wrappers import Request
 
@@ -35,4 +36,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["Batteries", "Blueprint", "Request"]
+__all__ = ["Batteries", "Blueprint", "Request", "cache", "cached"]

@@ -22,7 +22,7 @@ from flask import Flask
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import assets, config, errors, security, templating
+from . import assets, caching, config, errors, security, tasks, templating
 from .config import FLASK_SETTINGS, Registry
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
@@ -38,10 +38,12 @@ REGISTRY = Registry.collect(
     FLASK_SETTINGS,
     assets.CONFIG,
     security.CONFIG,
+    caching.CONFIG,
+    tasks.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks)
 
 
 class ServedResponse(HTTPException):
@@ -154,3 +156,20 @@ class Batteries(BatteriesScaffold, Flask):
         templating.configure_environment(self, env)
         env.globals["csp_nonce"] = security.csp_nonce
         return env
+
+    # -- cache and tasks ------------------------------------------------------------------
+
+    @property
+    def celery(self) -> t.Any:
+        """The app's Celery app, built on first use from ``app.config["CELERY"]``.
+
+        See :mod:`batteries.tasks`. A Celery app the user put in ``app.extensions["celery"]``
+        is returned as it is.
+        """
+        return tasks.get_celery(self)
+
+    def task_results(
+        self, rule: str = "/tasks/<task_id>", endpoint: str = "batteries_task_result", **options: t.Any
+    ) -> None:
+        """Add a JSON endpoint at ``rule`` that reports a task's state, value and progress."""
+        tasks.add_results_route(self, rule, endpoint, **options)

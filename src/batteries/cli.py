@@ -11,6 +11,7 @@ command there would hide an app's own (Flask-Migrate's ``flask db``, say).
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 import click
@@ -23,6 +24,7 @@ from flask.cli import (
 )
 from flask.cli import run_command as flask_run_command
 
+from . import caching, tasks
 from .sessions import SECRET_KEY_HELP
 
 
@@ -39,12 +41,20 @@ def _not_available(name: str, issue: str) -> click.Command:
 @click.command(
     "run",
     short_help="Run a development server.",
-    params=list(flask_run_command.params),
+    params=[
+        *flask_run_command.params,
+        click.Option(
+            ["--with-worker"],
+            is_flag=True,
+            default=False,
+            help="Also start a Celery worker for the app (batteries worker) in a subprocess.",
+        ),
+    ],
     help=(flask_run_command.help or "")
     + "\n\nOutside debug mode the app must have a SECRET_KEY.",
 )
 @click.pass_context
-def run_command(ctx: click.Context, **kwargs: t.Any) -> None:
+def run_command(ctx: click.Context, with_worker: bool = False, **kwargs: t.Any) -> None:
     info = ctx.ensure_object(ScriptInfo)
     if not get_debug_flag():
         app = info.load_app()
@@ -54,6 +64,9 @@ def run_command(ctx: click.Context, **kwargs: t.Any) -> None:
                 "CSRF and logins need it). " + SECRET_KEY_HELP + " For local development, "
                 "'batteries run --debug' generates a key in the instance folder."
             )
+    if with_worker and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        # Started once, by the process that is not the reloader's child.
+        tasks.start_worker_process(info.app_import_path)
     ctx.invoke(flask_run_command, **kwargs)
 
 
@@ -120,9 +133,9 @@ def battery_commands() -> list[click.Command]:
     """The commands each battery contributes."""
     return [
         _not_available("db", "data battery"),
-        _not_available("worker", "tasks battery"),
-        _not_available("beat", "tasks battery"),
-        _not_available("cache", "cache battery"),
+        tasks.worker_command,
+        tasks.beat_command,
+        caching.cache_command,
         _not_available("new", "scaffold"),
         check_command,
     ]

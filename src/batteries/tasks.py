@@ -1,0 +1,401 @@
+"""Background tasks: ``app.celery``, ``FlaskTask``, an embedded broker and a results endpoint.
+
+Replaces Flask's "Background Tasks with Celery" pattern (the ``celery_init_app`` function, the
+``FlaskTask`` class and the result view you copy into every project)::
+
+    app = Batteries(__name__)
+
+    @app.celery.task
+    def add(a, b):
+        return a + b            # runs inside an app context: db, current_app, config work
+
+    add.delay(1, 2).get(timeout=5)
+
+``app.celery`` is built on first use from ``app.config["CELERY"]`` (Celery's own lowercase
+settings) on top of these defaults:
+
+- broker and results on SQLite in the instance folder (:mod:`batteries.broker`), so tasks work
+  with no other service; set ``broker_url``/``result_backend`` to move to Redis or RabbitMQ;
+- JSON only (``task_serializer``, ``result_serializer``, ``accept_content``);
+- ``task_acks_late`` and ``task_reject_on_worker_lost`` on, ``worker_prefetch_multiplier`` 1:
+  a worker killed mid-task does not lose the task (it runs again, so make tasks idempotent);
+- ``result_expires`` one day; publishing retries bounded, so ``delay()`` with the broker down
+  fails in about a second with :class:`BrokerUnavailable` (a 503 inside a request).
+
+Each task runs in an app context of its own Flask app (found through a weak reference). Inside
+an app context, ``@shared_task``, ``celery.current_app`` and ``AsyncResult(id)`` use that app's
+Celery; outside any context, the last one built. An app that sets its own
+``app.extensions["celery"]`` (as in Flask's docs) keeps it: ``app.celery`` returns it.
+
+``batteries worker`` and ``batteries beat`` run Celery for the app (Celery's options pass
+through); ``batteries run --with-worker`` starts a worker next to the development server.
+
+Config: ``CELERY`` (dict of Celery settings).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import typing as t
+import weakref
+
+import click
+from flask import appcontext_pushed, appcontext_tearing_down, current_app, g, jsonify
+from werkzeug.exceptions import ServiceUnavailable
+
+from .config import Setting, value
+from .signals import task_enqueued
+from .state import get_state
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from celery import Celery
+    from flask import Flask
+    from flask.wrappers import Response
+
+logger = logging.getLogger(__name__)
+
+CELERY = Setting(
+    "CELERY",
+    None,
+    (dict, type(None)),
+    "Celery settings (lowercase names: broker_url, result_backend, ...) for app.celery",
+    write=False,
+    shown="{} (embedded SQLite broker and results in the instance folder)",
+)
+
+CONFIG = (CELERY,)
+
+BROKER_FILE = "celery-broker.sqlite"
+RESULTS_FILE = "celery-results.sqlite"
+
+_PREVIOUS = "_batteries_celery_previous"
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    """A task could not be sent: the broker did not answer (a 503 inside a request)."""
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to do until ``app.celery`` is first used."""
+
+
+# -- building the Celery app ----------------------------------------------------------------
+
+
+def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Batteries' Celery settings for ``app``, with ``user``'s settings on top."""
+    conf: dict[str, t.Any] = {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "result_expires": 86400,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 2.0,
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+    }
+    broker = str(user.get("broker_url", ""))
+    if not broker or (broker.startswith("sqlite:") and "broker_transport" not in user):
+        # kombu picks the transport from a "sqla+" URL prefix before looking at
+        # broker_transport, so the embedded broker's URL is a bare SQLAlchemy URL.
+        path = os.path.join(app.instance_path, BROKER_FILE)
+        conf["broker_url"] = broker or "sqlite:///" + path
+        conf["broker_transport"] = "batteries.broker:Transport"
+        options = {"polling_interval": 0.05, "visibility_timeout": 30}
+        options.update(user.get("broker_transport_options") or {})
+        conf["broker_transport_options"] = options
+    if "result_backend" not in user:
+        path = os.path.join(app.instance_path, RESULTS_FILE)
+        conf["result_backend"] = "batteries.broker:DatabaseBackend+sqlite:///" + path
+        conf["database_engine_options"] = {"connect_args": {"timeout": 30}}
+    else:
+        backend = str(user["result_backend"])
+        if backend.startswith("redis"):
+            conf["redis_socket_connect_timeout"] = 2.0
+    if broker.startswith(("redis", "rediss")):
+        options = {"socket_connect_timeout": 2.0}
+        options.update(user.get("broker_transport_options") or {})
+        conf["broker_transport_options"] = options
+    for key, setting in user.items():
+        if key == "broker_transport_options" and key in conf:
+            continue
+        conf[key] = setting
+    return conf
+
+
+def get_celery(app: Flask) -> Celery:
+    """The app's Celery app: the user's own ``app.extensions["celery"]``, or Batteries' one."""
+    state = get_state(app)
+    ours = getattr(state, "celery", None)
+    theirs = app.extensions.get("celery")
+    if theirs is not None and theirs is not ours:
+        return theirs  # type: ignore[no-any-return]
+    if ours is None:
+        ours = state.celery = make_celery(app)
+        app.extensions.setdefault("celery", ours)
+    return ours
+
+
+def make_celery(app: Flask) -> Celery:
+    """Build a Celery app for ``app`` from ``app.config["CELERY"]`` and Batteries' defaults."""
+    from celery import Celery
+
+    user = value(app, CELERY) or {}
+    if not isinstance(user, dict):
+        raise TypeError(f"CELERY must be a dict of Celery settings, got {type(user).__name__}")
+    conf = defaults(app, user)
+    celery_app = Celery(app.import_name, task_cls=flask_task_class(), set_as_current=False)
+    celery_app.conf.update(conf)
+    celery_app._batteries_flask_app = weakref.ref(app)  # type: ignore[attr-defined]
+    embedded = celery_app.conf.broker_transport == "batteries.broker:Transport"
+    if embedded or "result_backend" not in user:
+        _prepare_embedded(app, celery_app, broker=embedded)
+    celery_app.set_default()
+    # Bind this Celery as current in the app's contexts (Celery's thread-local current app
+    # otherwise wins over set_default()); only apps whose Celery was built pay for it.
+    appcontext_pushed.connect(_bind_current, sender=app)
+    appcontext_tearing_down.connect(_restore_current, sender=app)
+    from flask.globals import _cv_app
+
+    ctx = _cv_app.get(None)
+    if ctx is not None and ctx.app is app:
+        _bind_current(app)
+    return celery_app
+
+
+def _prepare_embedded(app: Flask, celery_app: Celery, broker: bool) -> None:
+    """Create the SQLite files and tables up front (two processes starting together race)."""
+    from . import broker as embedded
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    if broker:
+        engine = embedded.sqlite_engine(celery_app.conf.broker_url)
+        try:
+            embedded.create_tables(engine)
+        finally:
+            engine.dispose()
+    if isinstance(celery_app.backend, embedded.DatabaseBackend):
+        engine = embedded.sqlite_engine(celery_app.backend.url)  # WAL, once for the file
+        engine.dispose()
+        session = celery_app.backend.ResultSession()
+        session.close()
+
+
+def _bind_current(sender: Flask, **extra: t.Any) -> None:
+    from celery import _state
+
+    celery_app = getattr(get_state(sender), "celery", None)
+    if celery_app is None:
+        return
+    g.__dict__[_PREVIOUS] = getattr(_state._tls, "current_app", None)
+    _state._set_current_app(celery_app)
+
+
+def _restore_current(sender: Flask, **extra: t.Any) -> None:
+    missing = object()
+    previous = g.__dict__.pop(_PREVIOUS, missing)
+    if previous is not missing:
+        from celery import _state
+
+        _state._set_current_app(previous)
+
+
+def flask_app_of(celery_app: t.Any) -> Flask | None:
+    """The Flask app a Celery app made by Batteries belongs to (None once it was freed)."""
+    ref = getattr(celery_app, "_batteries_flask_app", None)
+    return ref() if ref is not None else None
+
+
+# -- FlaskTask --------------------------------------------------------------------------------
+
+_task_class: type | None = None
+
+
+def flask_task_class() -> type:
+    """``FlaskTask``: a Celery ``Task`` that runs in an app context of its own Flask app."""
+    global _task_class
+    if _task_class is not None:
+        return _task_class
+    from celery import Task
+    from kombu.exceptions import OperationalError
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        """Runs each task inside ``app.app_context()`` of the Flask app that made its Celery.
+
+        Sending it (``delay``/``apply_async``) sends the ``task_enqueued`` signal, and a broker
+        that does not answer raises :class:`BrokerUnavailable` (503) naming the setting.
+        """
+
+        def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            app = flask_app_of(self.app)
+            if app is None:
+                if getattr(self.app, "_batteries_flask_app", None) is not None:
+                    raise RuntimeError(
+                        "The Flask app of this Celery app was garbage-collected. Keep a "
+                        "reference to it, e.g. 'flask_app = create_app(); "
+                        "celery_app = flask_app.celery'."
+                    )
+                return super().__call__(*args, **kwargs)
+            with app.app_context():
+                return super().__call__(*args, **kwargs)
+
+        def apply_async(self, args: t.Any = None, kwargs: t.Any = None, **options: t.Any) -> t.Any:
+            try:
+                result = super().apply_async(args, kwargs, **options)
+            except OperationalError as exc:
+                url = self.app.conf.broker_url or ""
+                raise BrokerUnavailable(
+                    f"The task broker ({_mask(url)}) did not answer, so task {self.name!r} "
+                    f"was not sent: {exc}. Start the broker or fix CELERY['broker_url']."
+                ) from exc
+            if not (self.app.conf.task_always_eager or options.get("task_always_eager")):
+                app = flask_app_of(self.app)
+                if app is not None and task_enqueued.receivers:
+                    task_enqueued.send(app, task_id=result.id, task_name=self.name)
+            return result
+
+    FlaskTask.__module__ = __name__
+    _task_class = FlaskTask
+    return FlaskTask
+
+
+def _mask(url: str) -> str:
+    """``url`` with its password hidden."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        auth, _, host = rest.rpartition("@")
+        user = auth.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def __getattr__(name: str) -> t.Any:
+    if name == "FlaskTask":
+        return flask_task_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- results endpoint -------------------------------------------------------------------------
+
+
+def result_payload(result: t.Any) -> dict[str, t.Any]:
+    """The JSON description of a task result: no traceback ever leaves the server."""
+    state = result.state
+    ready = state in ("SUCCESS", "FAILURE", "REVOKED")
+    payload: dict[str, t.Any] = {
+        "id": result.id,
+        "state": state,
+        "ready": ready,
+        "successful": state == "SUCCESS",
+        "value": None,
+        "progress": None,
+    }
+    info = result.info
+    if state == "SUCCESS":
+        payload["value"] = info
+    elif state in ("FAILURE", "REVOKED"):
+        if isinstance(info, BaseException):
+            payload["error"] = {"type": type(info).__name__, "message": str(info)}
+        else:
+            payload["error"] = {"type": state.title(), "message": str(info or "")}
+    elif isinstance(info, dict):
+        payload["progress"] = info
+    return payload
+
+
+def result_view(**values: t.Any) -> Response:
+    """The view ``app.task_results(rule)`` registers: one task's state as JSON."""
+    task_id = str(next(iter(values.values()), ""))
+    if not task_id or len(task_id) > 155:
+        response = jsonify(error="not a task id", id=task_id[:40])
+        response.status_code = 404
+        return response
+    celery_app = get_celery(current_app)
+    try:
+        payload = result_payload(celery_app.AsyncResult(task_id))
+    except Exception as exc:  # the result backend is down: say "unknown", not 500
+        logger.warning("task result backend unavailable: %s", exc)
+        payload = {
+            "id": task_id,
+            "state": "UNKNOWN",
+            "ready": False,
+            "successful": False,
+            "value": None,
+            "progress": None,
+        }
+    response = jsonify(payload)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def add_results_route(app: Flask, rule: str, endpoint: str, **options: t.Any) -> None:
+    options.setdefault("methods", ["GET"])
+    app.add_url_rule(rule, endpoint=endpoint, view_func=result_view, **options)
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+@click.command(
+    "worker",
+    context_settings=_PASS_THROUGH,
+    short_help="Run a Celery worker for the app.",
+)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker for the app; Celery's worker options pass through
+    (e.g. ``batteries worker --loglevel info -c 2 -Q emails``)."""
+    from flask.cli import ScriptInfo
+
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    get_celery(app).worker_main(["worker", *celery_args])
+
+
+@click.command(
+    "beat",
+    context_settings=_PASS_THROUGH,
+    short_help="Run Celery beat (periodic tasks) for the app.",
+)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat for the app; Celery's beat options pass through."""
+    from flask.cli import ScriptInfo
+
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    get_celery(app).start(["beat", *celery_args])
+
+
+def start_worker_process(app_import_path: str | None) -> t.Any:
+    """Start ``batteries worker`` in a subprocess (for ``batteries run --with-worker``)."""
+    import atexit
+    import signal
+    import subprocess
+
+    command = [sys.executable, "-m", "batteries"]
+    if app_import_path:
+        command += ["--app", app_import_path]
+    command += ["worker", "--loglevel", "INFO"]
+    process = subprocess.Popen(command)
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # the main process only (a warm shutdown)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    atexit.register(stop)
+    return process
