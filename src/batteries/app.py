@@ -22,7 +22,7 @@ from flask import Flask
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import assets, caching, config, errors, security, tasks, templating
+from . import assets, caching, config, errors, forms, security, tasks, templating
 from .config import FLASK_SETTINGS, Registry
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
@@ -40,10 +40,11 @@ REGISTRY = Registry.collect(
     security.CONFIG,
     caching.CONFIG,
     tasks.CONFIG,
+    forms.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms)
 
 
 class ServedResponse(HTTPException):

@@ -1,0 +1,129 @@
+"""``batteries.forms.Form``: the WTForms part of :mod:`batteries.forms`, imported on first use.
+
+Import it as ``from batteries.forms import Form``; this module exists so that WTForms is
+imported only when a form is first used, never by ``import batteries`` or ``Batteries(__name__)``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import timedelta
+
+import wtforms
+from flask import current_app, has_request_context, request, session
+from markupsafe import Markup
+from wtforms.csrf.core import CSRF
+from wtforms.csrf.session import SessionCSRF
+from wtforms.meta import DefaultMeta
+from wtforms.validators import ValidationError
+
+from . import forms
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from wtforms.fields import Field
+
+_AUTO: t.Any = object()
+
+
+class BatteriesCSRF(SessionCSRF):
+    """WTForms' session CSRF, made safe for Flask.
+
+    Compared with :class:`wtforms.csrf.session.SessionCSRF`: the key is derived from
+    ``SECRET_KEY`` (bytes; a clear error when it is missing) and tokens signed with a key from
+    ``SECRET_KEY_FALLBACKS`` stay valid when the key rotates; the signature (HMAC-SHA256) is
+    compared in constant time; time is timezone-aware (UTC); the limit is ``CSRF_TIME_LIMIT``
+    (default 24 h); the session secret lives in ``session["_batteries_csrf"]``; each failure
+    (missing, malformed, no session, another session, expired) has its own message; and when
+    the ``csrf_token`` field is absent from the submitted data the ``X-CSRFToken`` header is
+    read instead.
+    """
+
+    def setup_form(self, form: wtforms.Form) -> t.Any:
+        self.form_meta = form.meta
+        return CSRF.setup_form(self, form)
+
+    def generate_csrf_token(self, csrf_token_field: Field) -> str:
+        return forms.csrf_token()
+
+    def validate_csrf_token(self, form: wtforms.Form, field: Field) -> None:
+        if forms.request_passed() or forms.is_exempt(current_app):
+            return
+        token = field.data if field.raw_data else forms._header_token()
+        reason = forms.check_token(token)
+        if reason is not None:
+            forms.logger.info(
+                "CSRF check failed for %s %s: %s", request.method, request.path, reason
+            )
+            raise ValidationError(forms.MESSAGES[reason])
+
+    def now(self) -> t.Any:
+        return forms.now()
+
+    @property
+    def time_limit(self) -> timedelta | None:  # type: ignore[override]
+        return forms._time_limit(current_app)
+
+    @property
+    def session(self) -> t.Any:
+        return session
+
+
+class Form(wtforms.Form):
+    """A WTForms form bound to the current request, with a CSRF token.
+
+    On POST, PUT, PATCH and DELETE it binds itself to ``request.form`` plus ``request.files``
+    (so ``FileField`` works), or to a JSON object body (values coerced as a browser sends them:
+    see :func:`batteries.forms.json_to_formdata`). Pass ``formdata=None`` to bind nothing, or
+    your own multidict.
+
+    The ``csrf_token`` field is added and checked (see :class:`BatteriesCSRF`); render it with
+    ``{{ form.csrf_token }}`` or ``{{ form.hidden_tag() }}``. Turn it off for one form with
+    ``class Meta: csrf = False``, for the app with ``CSRF_ENABLED = False``; it stays on under
+    ``TESTING``. Strings containing NUL characters are refused with a field error (databases
+    such as PostgreSQL cannot store them)::
+
+        class CommentForm(Form):
+            body = TextAreaField("Comment", validators=[DataRequired()])
+
+        form = CommentForm()
+        if form.validate_on_submit():
+            save(form.body.data)
+
+    Config: ``CSRF_ENABLED``, ``CSRF_TIME_LIMIT``, ``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``.
+    """
+
+    class Meta(DefaultMeta):
+        csrf = True
+        csrf_class = BatteriesCSRF
+        csrf_field_name = forms.FIELD_NAME
+
+    def __init__(self, formdata: t.Any = _AUTO, **kwargs: t.Any) -> None:
+        in_request = has_request_context()
+        if formdata is _AUTO:
+            formdata = forms.submitted_formdata() if in_request else None
+        if not in_request or not current_app.config.get("CSRF_ENABLED", True):
+            # No request, no CSRF to fear (a form built in a shell or a task); or switched off.
+            kwargs["meta"] = {**(kwargs.get("meta") or {}), "csrf": False}
+        super().__init__(formdata, **kwargs)
+
+    def is_submitted(self) -> bool:
+        """True when the current request is a POST, PUT, PATCH or DELETE."""
+        return has_request_context() and request.method in forms.SUBMIT_METHODS
+
+    def validate_on_submit(self, extra_validators: t.Any = None) -> bool:
+        """``is_submitted() and validate()``: the usual first line of a form view."""
+        return self.is_submitted() and self.validate(extra_validators=extra_validators)
+
+    def validate(self, extra_validators: t.Any = None) -> bool:
+        valid = super().validate(extra_validators=extra_validators)
+        for field in self:
+            raw_data = getattr(field, "raw_data", None) or ()
+            if any(isinstance(raw, str) and "\x00" in raw for raw in raw_data):
+                field.errors = [*field.errors, "This value must not contain NUL characters."]
+                valid = False
+        return valid
+
+    def hidden_tag(self, *fields: t.Any) -> Markup:
+        """Render the hidden fields (the CSRF token included), or the given ones, for a template."""
+        chosen = fields or [f for f in self if getattr(f.widget, "input_type", None) == "hidden"]
+        return Markup("\n").join((getattr(self, f) if isinstance(f, str) else f)() for f in chosen)
