@@ -12,6 +12,7 @@ import importlib
 import typing as t
 
 from .app import Batteries
+from .auth import current_user, login_required, login_user, logout_user
 from .caching import cache, cached
 from .scaffold import Blueprint
 from .wrappers import Request
@@ -36,4 +37,14 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["Batteries", "Blueprint", "Request", "cache", "cached"]
+__all__ = [
+    "Batteries",
+    "Blueprint",
+    "Request",
+    "cache",
+    "cached",
+    "current_user",
+    "login_required",
+    "login_user",
+    "logout_user",
+]

@@ -22,7 +22,7 @@ from flask import Flask
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import assets, caching, config, errors, forms, security, tasks, templating
+from . import assets, auth, caching, config, errors, forms, security, tasks, templating
 from .config import FLASK_SETTINGS, Registry
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
@@ -37,6 +37,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
 REGISTRY = Registry.collect(
     FLASK_SETTINGS,
     assets.CONFIG,
+    auth.CONFIG,
     security.CONFIG,
     caching.CONFIG,
     tasks.CONFIG,
@@ -44,7 +45,7 @@ REGISTRY = Registry.collect(
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth)
 
 
 class ServedResponse(HTTPException):
@@ -155,6 +156,7 @@ class Batteries(BatteriesScaffold, Flask):
     def create_jinja_environment(self) -> Environment:
         env = super().create_jinja_environment()
         templating.configure_environment(self, env)
+        env.globals["current_user"] = auth.current_user
         env.globals["csp_nonce"] = security.csp_nonce
         return env
 

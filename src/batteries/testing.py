@@ -78,3 +78,31 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """A CLI runner of ``app`` (``runner.invoke(args=["db", "init"])``)."""
     return app.test_cli_runner()
+
+
+# -- login_as (added by the auth battery, batteries.auth) -----------------------------------
+
+
+@pytest.fixture
+def login_as(client: FlaskClient) -> t.Callable[[t.Any], FlaskClient]:
+    """Log the test ``client`` in as a user, without going through the login form.
+
+    ``login_as(user)`` (an object with ``get_id()``, or the id itself) writes the id where
+    :func:`batteries.auth.login_user` keeps it and returns the client; the app's user loader
+    turns it back into the user on the next request. Needs ``SECRET_KEY``::
+
+        def test_account(client, login_as, user):
+            login_as(user)
+            assert client.get("/account").status_code == 200
+    """
+    from batteries.auth import SESSION_KEY
+
+    def login(user: t.Any) -> FlaskClient:
+        user_id = user.get_id() if hasattr(user, "get_id") else user
+        if user_id is None:
+            raise ValueError(f"login_as: {user!r} has no id")
+        with client.session_transaction() as session:
+            session[SESSION_KEY] = user_id
+        return client
+
+    return login

@@ -1,0 +1,554 @@
+"""Logging users in and out: ``current_user``, ``login_required``, remember-me, password hashes.
+
+Replaces the login part of Flask's "View Decorators" pattern (``login_required`` checking
+``g.user``) and the tutorial's ``load_logged_in_user`` hook, without their traps: ``next`` is a
+relative path and is checked before anyone is redirected to it, JSON clients get a 401 instead of
+an HTML login page, and the user is loaded only when something looks at it::
+
+    from batteries import Batteries, current_user, login_required, login_user, logout_user
+    from batteries.auth import check_password, safe_next
+
+    app = Batteries(__name__)
+
+    @app.user_loader
+    def load_user(user_id):
+        return db.session.get(User, int(user_id))     # or None
+
+    @app.post("/auth/login")
+    def login():
+        user = find_user(request.form["name"])
+        if not check_password(user.pwhash if user else None, request.form["password"]):
+            abort(401)
+        login_user(user, remember="remember" in request.form)
+        return redirect(safe_next())
+
+    @app.get("/account")
+    @login_required
+    def account():
+        return f"Hello {current_user.name}"
+
+A user object needs only ``get_id()`` (a string or an integer that the loader takes back);
+"logged in" means the loader returned a user for the id kept in the session.
+
+Laziness: ``current_user`` reads the session on its first use in a request, not before. Flask
+marks every response whose session was read with ``Vary: Cookie`` (so caches keep one copy per
+cookie); a page that never looks at the user keeps no ``Vary: Cookie`` and stays cacheable.
+Nothing runs on requests that do not use the user: no ``before_request`` hook is registered.
+
+Batteries never writes ``g.user`` (apps such as Flask's tutorial set it themselves) and keeps
+its session key (``_batteries_user_id``), remember cookie and config keys apart from
+Flask-Login's, so both can live in one app.
+
+Config:
+    ``LOGIN_VIEW`` (``"auth.login"``): endpoint anonymous visitors are sent to; None → 401.
+    ``LOGIN_REMEMBER_COOKIE`` (``"batteries_remember"``), ``LOGIN_REMEMBER_DURATION`` (30 days),
+    ``LOGIN_KEEP_SESSION_KEYS``: what survives the session rotation at login and logout.
+    The remember cookie follows ``SESSION_COOKIE_SECURE``, ``SESSION_COOKIE_DOMAIN`` and
+    ``SESSION_COOKIE_PATH``; it is always HttpOnly and SameSite=Lax. Signed with
+    ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` still accepted).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import typing as t
+import unicodedata
+from datetime import timedelta
+
+from flask import (
+    abort,
+    after_this_request,
+    current_app,
+    g,
+    has_request_context,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.exceptions import BadRequest
+from werkzeug.local import LocalProxy
+from werkzeug.routing import BuildError
+
+from . import signals
+from .config import Setting, value
+from .state import get_state
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+    from flask.sansio.scaffold import Scaffold
+    from flask.wrappers import Response
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+UserLoader = t.Callable[[t.Any], t.Any]
+
+#: Session key holding the logged-in user's id (Flask-Login's is ``_user_id``).
+SESSION_KEY = "_batteries_user_id"
+#: Session key of the forms battery's CSRF secret, rotated at login and logout.
+CSRF_SESSION_KEY = "_batteries_csrf"
+#: ``g.__dict__`` key of the per-request cache of the loaded user.
+_G_USER = "_batteries_user"
+#: ``g.__dict__`` key of the pending remember-cookie change of this request.
+_G_REMEMBER = "_batteries_remember"
+#: Salt of the remember cookie's signature (keeps it apart from the session's).
+REMEMBER_SALT = "batteries.auth.remember"
+#: Longest ``next`` that :func:`safe_next` accepts.
+MAX_NEXT_LENGTH = 2048
+#: Longest password :func:`hash_password` accepts (scrypt of huge inputs is a cheap DoS).
+MAX_PASSWORD_LENGTH = 4096
+
+log = logging.getLogger("batteries.auth")
+
+LOGIN_VIEW = Setting(
+    "LOGIN_VIEW",
+    "auth.login",
+    (str, type(None)),
+    "endpoint @login_required sends anonymous visitors to (None: answer 401)",
+)
+REMEMBER_COOKIE = Setting(
+    "LOGIN_REMEMBER_COOKIE",
+    "batteries_remember",
+    (str,),
+    "name of the remember-me cookie set by login_user(user, remember=True)",
+)
+REMEMBER_DURATION = Setting(
+    "LOGIN_REMEMBER_DURATION",
+    30 * 24 * 3600,
+    (int, float, timedelta),
+    "seconds (or a timedelta) a remember-me cookie stays valid",
+)
+KEEP_SESSION_KEYS = Setting(
+    "LOGIN_KEEP_SESSION_KEYS",
+    ("_flashes", "_permanent", "_user_id", "_fresh", "_id", "_remember", "_remember_seconds"),
+    (tuple, list, set, frozenset),
+    "session keys kept when login_user/logout_user clear the session "
+    "(flashes, Flask's permanent flag, Flask-Login's keys)",
+)
+CONFIG = (LOGIN_VIEW, REMEMBER_COOKIE, REMEMBER_DURATION, KEEP_SESSION_KEYS)
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to register: the user is loaded on demand, cookies are set per request."""
+
+
+# -- the user -------------------------------------------------------------------------------
+
+
+class AnonymousUser:
+    """``current_user`` when nobody is logged in."""
+
+    is_authenticated = False
+    is_active = False
+    is_anonymous = True
+
+    def get_id(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return "<AnonymousUser>"
+
+
+ANONYMOUS = AnonymousUser()
+
+
+def user_loader(target: Scaffold, loader: UserLoader | None = None) -> t.Any:
+    """Register ``loader`` (user id → user or None) for an app or a blueprint.
+
+    ``app.user_loader`` and ``bp.user_loader`` call this; it also takes a plain ``flask.Flask``
+    or ``flask.Blueprint``: ``user_loader(bp, load_user)`` or ``@user_loader(bp)``. On a
+    blueprint the loader is set on the app the blueprint is registered on. One loader per app;
+    the last one registered wins. Example::
+
+        @app.user_loader
+        def load_user(user_id):
+            return User.query.get(int(user_id))
+    """
+    if loader is None:
+        return functools.partial(user_loader, target)
+    if not callable(loader):
+        raise TypeError(f"user_loader needs a function (user id -> user or None), got {loader!r}")
+    from flask.sansio.blueprints import Blueprint
+
+    if isinstance(target, Blueprint):
+        target.record_once(lambda setup: _set_loader(setup.app, loader))
+    else:
+        # Checked like Flask's setup methods: a loader added after the first request would
+        # leave earlier requests with a different idea of who is logged in.
+        target._check_setup_finished("user_loader")  # type: ignore[attr-defined]
+        _set_loader(t.cast("Flask", target), loader)
+    return loader
+
+
+def _set_loader(app: Flask, loader: UserLoader) -> None:
+    get_state(app).user_loader = loader
+
+
+def _get_loader(app: Flask) -> UserLoader:
+    loader = getattr(get_state(app), "user_loader", None)
+    if loader is None:
+        raise RuntimeError(
+            "No user loader: decorate a function that takes a user id and returns the user "
+            "(or None) with @app.user_loader (or @bp.user_loader on a blueprint)."
+        )
+    return loader  # type: ignore[no-any-return]
+
+
+def _get_user() -> t.Any:
+    """The current request's user, loaded on first use and kept for the rest of the request."""
+    if not has_request_context():
+        return ANONYMOUS
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    cached = g.__dict__.get(_G_USER)
+    # Keyed on the request: an app context kept open around several test requests reuses ``g``.
+    if cached is not None and cached[0] is req:
+        return cached[1]
+    user = _load_user(current_app._get_current_object())  # type: ignore[attr-defined]
+    g.__dict__[_G_USER] = (req, user)
+    return user
+
+
+def _set_user(user: t.Any) -> None:
+    g.__dict__[_G_USER] = (request._get_current_object(), user)  # type: ignore[attr-defined]
+
+
+def _load_user(app: Flask) -> t.Any:
+    user_id = session.get(SESSION_KEY)
+    if user_id is not None:
+        user = _get_loader(app)(user_id)
+        if user is not None:
+            return user
+        # The user is gone (deleted, disabled): forget the id, so that a new user who is
+        # given the same id later is not logged in by an old cookie.
+        session.pop(SESSION_KEY, None)
+        return ANONYMOUS
+    return _user_from_remember_cookie(app)
+
+
+def _user_from_remember_cookie(app: Flask) -> t.Any:
+    name = value(app, REMEMBER_COOKIE)
+    token = request.cookies.get(name)
+    if not token or not app.secret_key:
+        return ANONYMOUS
+    from itsdangerous import BadData
+
+    try:
+        user_id = _serializer(app).loads(token, max_age=_remember_seconds(app))
+    except BadData:  # tampered, signed with an old key, expired, or not ours
+        user_id = None
+    user = _get_loader(app)(user_id) if user_id is not None else None
+    if user is None:
+        _remember_later(None)
+        return ANONYMOUS
+    session[SESSION_KEY] = user_id
+    return user
+
+
+class CurrentUser(LocalProxy):  # type: ignore[type-arg]
+    """The proxy behind ``current_user``.
+
+    ``is_authenticated`` and ``is_anonymous`` are answered by the proxy (logged in means the
+    loader returned a user), so a user object needs nothing but ``get_id()``; everything else
+    is the user's own attribute.
+    """
+
+    @property
+    def is_authenticated(self) -> bool:
+        return _get_user() is not ANONYMOUS
+
+    @property
+    def is_anonymous(self) -> bool:
+        return _get_user() is ANONYMOUS
+
+
+#: The logged-in user, or :data:`ANONYMOUS`. Loaded on first use in each request.
+current_user: t.Any = CurrentUser(_get_user)
+
+
+# -- logging in and out ---------------------------------------------------------------------
+
+
+def login_user(user: t.Any, remember: bool = False) -> bool:
+    """Log ``user`` in for the rest of this session; returns False if it is not active.
+
+    The session is rotated: everything in it is dropped except ``LOGIN_KEEP_SESSION_KEYS``
+    (flashes, the permanent flag, Flask-Login's keys), so values planted before the login
+    (session fixation) and the CSRF secret do not survive it. With ``remember=True`` a signed
+    remember-me cookie (HttpOnly, SameSite=Lax, Secure like the session cookie) brings the
+    user back when the session is gone, for ``LOGIN_REMEMBER_DURATION``. Sends
+    ``signals.user_logged_in``. Example::
+
+        if check_password(user.pwhash, form.password.data):
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next())
+
+    Config: ``SECRET_KEY`` (required), ``LOGIN_REMEMBER_*``, ``LOGIN_KEEP_SESSION_KEYS``.
+    """
+    from .sessions import require_secret_key
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    require_secret_key(app)
+    _get_loader(app)  # fail now, not on the next request, when there is no loader
+    if not getattr(user, "is_active", True):
+        return False
+    user_id = user.get_id()
+    if user_id is None:
+        raise ValueError(f"login_user: {user!r}.get_id() returned None")
+    _rotate_session(app)
+    session[SESSION_KEY] = user_id
+    _set_user(user)
+    if remember:
+        _remember_later(_serializer(app).dumps(user_id))
+    elif value(app, REMEMBER_COOKIE) in request.cookies:
+        _remember_later(None)  # someone else's remember cookie must not outlive this login
+    signals.user_logged_in.send(app, _async_wrapper=app.ensure_sync, user=user)
+    return True
+
+
+def logout_user() -> None:
+    """Log the current user out: the session is rotated and the remember cookie deleted.
+
+    Sends ``signals.user_logged_out`` with the user who was logged in (or the anonymous user).
+    Works without a ``SECRET_KEY`` (there is nothing to forget then).
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    user = _get_user()
+    if SESSION_KEY in session or CSRF_SESSION_KEY in session:
+        _rotate_session(app)
+    if value(app, REMEMBER_COOKIE) in request.cookies or _pending_remember() is not None:
+        _remember_later(None)
+    _set_user(ANONYMOUS)
+    signals.user_logged_out.send(app, _async_wrapper=app.ensure_sync, user=user)
+
+
+def _rotate_session(app: Flask) -> None:
+    keep = set(value(app, KEEP_SESSION_KEYS) or ()) - {SESSION_KEY, CSRF_SESSION_KEY}
+    for key in [key for key in session if key not in keep]:
+        del session[key]
+
+
+# -- the remember cookie --------------------------------------------------------------------
+
+
+def _serializer(app: Flask) -> t.Any:
+    from itsdangerous import URLSafeTimedSerializer
+
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    # itsdangerous signs with the last key and accepts all of them.
+    return URLSafeTimedSerializer([*fallbacks, app.secret_key], salt=REMEMBER_SALT)
+
+
+def _remember_seconds(app: Flask) -> int:
+    duration = value(app, REMEMBER_DURATION)
+    if isinstance(duration, timedelta):
+        return int(duration.total_seconds())
+    return int(duration)
+
+
+def _pending_remember() -> tuple[t.Any, str | None] | None:
+    pending = g.__dict__.get(_G_REMEMBER)
+    if pending is not None and pending[0] is request._get_current_object():  # type: ignore[attr-defined]
+        return pending  # type: ignore[no-any-return]
+    return None
+
+
+def _remember_later(token: str | None) -> None:
+    """Set (``token``) or delete (None) the remember cookie on this request's response."""
+    registered = _pending_remember() is not None
+    g.__dict__[_G_REMEMBER] = (request._get_current_object(), token)  # type: ignore[attr-defined]
+    if not registered:  # else the callback is registered already and reads the latest decision
+        after_this_request(_apply_remember)
+
+
+def _apply_remember(response: Response) -> Response:
+    pending = _pending_remember()
+    g.__dict__.pop(_G_REMEMBER, None)
+    if pending is None:
+        return response
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    interface = app.session_interface
+    name = value(app, REMEMBER_COOKIE)
+    domain = interface.get_cookie_domain(app)
+    path = interface.get_cookie_path(app)
+    secure = interface.get_cookie_secure(app)
+    token = pending[1]
+    if token is None:
+        response.delete_cookie(
+            name, path=path, domain=domain, secure=secure, httponly=True, samesite="Lax"
+        )
+    else:
+        response.set_cookie(
+            name,
+            token,
+            max_age=_remember_seconds(app),
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
+
+
+# -- views ----------------------------------------------------------------------------------
+
+
+class LoginViewError(RuntimeError):
+    """``LOGIN_VIEW`` names an endpoint the app does not have."""
+
+
+def login_required(view: F) -> F:
+    """Let only logged-in users reach ``view``; works on app and blueprint views, sync or async.
+
+    Anonymous visitors are redirected to ``url_for(LOGIN_VIEW, next=<this path>)`` (a path
+    relative to the site, with the query string; read it back with :func:`safe_next`); clients
+    that want JSON (``request.wants_json``) get a 401 JSON error instead. Example::
+
+        @app.get("/account")
+        @login_required
+        def account():
+            return render_template("account.html", user=current_user)
+
+    Config: ``LOGIN_VIEW`` (default ``"auth.login"``; None → 401 for everyone).
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        if _get_user() is ANONYMOUS:
+            return _unauthorized()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return t.cast(F, wrapper)
+
+
+UNAUTHORIZED_MESSAGE = "Log in to see this page."
+
+
+def _unauthorized() -> t.Any:
+    from flask import redirect
+
+    from .negotiation import wants_json
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    login_view = value(app, LOGIN_VIEW)
+    # ``wants_json`` is the request's (batteries.Request); a plain Flask request asks the same rule.
+    json_client = getattr(request, "wants_json", None)
+    if json_client is None:
+        json_client = wants_json(request)
+    if json_client or not login_view:
+        abort(401, description=UNAUTHORIZED_MESSAGE)
+    next_path = request.script_root + request.full_path.rstrip("?")
+    try:
+        target = url_for(login_view, next=next_path)
+    except BuildError as exc:
+        raise LoginViewError(
+            f"@login_required cannot send visitors to the login page: LOGIN_VIEW is "
+            f"{login_view!r} and the app has no such endpoint ({exc}). Set "
+            f"app.config['LOGIN_VIEW'] to the endpoint of your login view (e.g. 'auth.login' "
+            f"for a view 'login' on a blueprint 'auth'), or to None to answer 401."
+        ) from exc
+    return redirect(target)
+
+
+def _bad_char(ch: str) -> bool:
+    # Backslashes (browsers read them as "/"), whitespace (tabs and newlines are dropped by
+    # browsers, turning "/\t/evil" into "//evil"), control, format and unassigned characters.
+    return ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] in "CZ"
+
+
+def is_safe_path(target: object) -> bool:
+    """True when ``target`` is a path on this site: ``/`` then anything but ``/`` or ``\\``,
+    with no backslash, whitespace or control character, at most 2,048 characters."""
+    return (
+        isinstance(target, str)
+        and 0 < len(target) <= MAX_NEXT_LENGTH
+        and target[0] == "/"
+        and target[1:2] not in ("/", "\\")
+        and not any(_bad_char(ch) for ch in target)
+    )
+
+
+def safe_next(default: str = "/") -> str:
+    """``next`` from ``request.values`` when it is a path on this site, else ``default``.
+
+    Accepted: it starts with exactly one ``/`` and has no ``\\``, whitespace or control
+    character (at most 2,048 characters). So ``//evil.example``, ``https://evil.example``,
+    ``javascript:...``, ``/\\evil``, CR/LF and tab tricks all give ``default``. Example::
+
+        login_user(user)
+        return redirect(safe_next(url_for("index")))
+    """
+    target = request.values.get("next")
+    return target if is_safe_path(target) else default
+
+
+# -- passwords ------------------------------------------------------------------------------
+
+
+class PasswordTooLong(BadRequest, ValueError):
+    """A password over 4,096 characters: a 400 in a view, a ValueError elsewhere."""
+
+    description = f"Passwords are limited to {MAX_PASSWORD_LENGTH} characters."
+
+
+def hash_password(password: str) -> str:
+    """A salted hash of ``password`` to store (Werkzeug's default method, scrypt).
+
+    Passwords longer than 4,096 characters raise :class:`PasswordTooLong` (a 400)::
+
+        user.pwhash = hash_password(form.password.data)
+    """
+    from werkzeug.security import generate_password_hash
+
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordTooLong()
+    return generate_password_hash(password)
+
+
+_dummy_hash: list[str] = []
+
+
+def check_password(pwhash: str | None, password: str) -> bool:
+    """True when ``password`` matches the stored ``pwhash``; never raises.
+
+    A malformed stored hash is a failed check (logged as an error), not a 500. Pass None for
+    an unknown user: a hash is still computed, so a wrong name and a wrong password take the
+    same time::
+
+        user = find_user(name)
+        if not check_password(user.pwhash if user else None, password):
+            abort(401)
+    """
+    from werkzeug.security import check_password_hash
+
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    if pwhash is None:
+        if not _dummy_hash:
+            _dummy_hash.append(hash_password("batteries: no such user"))
+        check_password_hash(_dummy_hash[0], password)
+        return False
+    try:
+        return check_password_hash(pwhash, password)
+    except Exception:  # a stored hash is data: any failure is a failed check
+        # Name the method only: the rest of a hash is not for logs.
+        method = str(pwhash).partition("$")[0][:40]
+        log.error("check_password: malformed stored password hash (method %r)", method)
+        return False
+
+
+__all__ = [
+    "ANONYMOUS",
+    "AnonymousUser",
+    "CurrentUser",
+    "LoginViewError",
+    "PasswordTooLong",
+    "check_password",
+    "current_user",
+    "hash_password",
+    "is_safe_path",
+    "login_required",
+    "login_user",
+    "logout_user",
+    "safe_next",
+    "user_loader",
+]
