@@ -134,6 +134,21 @@ def test_anonymous_is_sent_to_login_view_with_relative_next(site):
     assert client.get(location(response)).text == "hi ann"
 
 
+def test_next_path_is_percent_encoded_and_round_trips(site):
+    @site.get("/café/<name>")
+    @login_required
+    def cafe(name):
+        return f"{name} at the café"
+
+    client = site.test_client()
+    response = client.get("/caf%C3%A9/a%20b%2525?x=%C3%A9+1&y=%2F%2F")
+    (next_path,) = parse_qs(urlsplit(location(response)).query)["next"]
+    assert next_path == "/caf%C3%A9/a%20b%2525?x=%C3%A9+1&y=%2F%2F"
+    response = login(client, next=next_path)
+    assert location(response) == next_path
+    assert client.get(next_path).text == "a b%25 at the café"
+
+
 def test_next_includes_script_root(site):
     response = site.test_client().get("/secret?q=1", base_url="http://localhost/mount")
     target = urlsplit(location(response))

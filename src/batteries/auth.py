@@ -55,6 +55,7 @@ import logging
 import typing as t
 import unicodedata
 from datetime import timedelta
+from urllib.parse import quote
 
 from flask import (
     abort,
@@ -436,9 +437,8 @@ def _unauthorized() -> t.Any:
         json_client = wants_json(request)
     if json_client or not login_view:
         abort(401, description=UNAUTHORIZED_MESSAGE)
-    next_path = request.script_root + request.full_path.rstrip("?")
     try:
-        target = url_for(login_view, next=next_path)
+        target = url_for(login_view, next=next_url())
     except BuildError as exc:
         raise LoginViewError(
             f"@login_required cannot send visitors to the login page: LOGIN_VIEW is "
@@ -447,6 +447,23 @@ def _unauthorized() -> t.Any:
             f"for a view 'login' on a blueprint 'auth'), or to None to answer 401."
         ) from exc
     return redirect(target)
+
+
+#: Characters left as they are when the path is percent-encoded for ``next`` (RFC 3986 pchar).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def next_url() -> str:
+    """This request's URL relative to the site (script root, path, query string) for ``next``.
+
+    That is ``script_root + full_path`` without a trailing ``?``, with the path percent-encoded
+    again (Werkzeug decodes it), so a path with spaces or non-ASCII characters comes back
+    through :func:`safe_next` unchanged.
+    """
+    path = quote(request.script_root + request.path, safe=_PATH_SAFE)
+    # The query string is kept as sent; only bytes a client should have escaped are escaped.
+    query = quote(request.query_string, safe=_PATH_SAFE + "?%[]")
+    return f"{path}?{query}" if query else path
 
 
 def _bad_char(ch: str) -> bool:
