@@ -20,7 +20,9 @@ from .wrappers import Request
 __version__ = "0.1.0.dev0"
 
 # Names resolved on first access, so ``import batteries`` stays light.
-_LAZY: dict[str, tuple[str, str]] = {}
+_LAZY: dict[str, tuple[str, str]] = {
+    "db": (".sqla", "db"),
+}
 
 
 def __getattr__(name: str) -> t.Any:
@@ -44,6 +46,7 @@ __all__ = [
     "cache",
     "cached",
     "current_user",
+    "db",
     "login_required",
     "login_user",
     "logout_user",

@@ -23,6 +23,7 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import assets, auth, caching, config, errors, forms, security, tasks, templating
+from . import sqla
 from .config import FLASK_SETTINGS, Registry
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
@@ -42,10 +43,11 @@ REGISTRY = Registry.collect(
     caching.CONFIG,
     tasks.CONFIG,
     forms.CONFIG,
+    sqla.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla)
 
 
 class ServedResponse(HTTPException):

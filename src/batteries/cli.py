@@ -24,7 +24,7 @@ from flask.cli import (
 )
 from flask.cli import run_command as flask_run_command
 
-from . import caching, tasks
+from . import caching, sqla, tasks
 from .sessions import SECRET_KEY_HELP
 
 
@@ -132,7 +132,7 @@ class BatteriesGroup(FlaskGroup):
 def battery_commands() -> list[click.Command]:
     """The commands each battery contributes."""
     return [
-        _not_available("db", "data battery"),
+        sqla.db_command(),
         tasks.worker_command,
         tasks.beat_command,
         caching.cache_command,

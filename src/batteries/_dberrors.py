@@ -1,0 +1,171 @@
+"""Database errors that answer with the right HTTP status: 503 when down, 409 on a duplicate.
+
+An engine built by :mod:`batteries.sqla` gets a ``handle_error`` listener that replaces two kinds
+of SQLAlchemy error with subclasses that are *also* Werkzeug HTTP exceptions:
+
+- :class:`DatabaseUnavailable` (``OperationalError`` + ``ServiceUnavailable``): the connection
+  could not be made, or was lost (server down, restarted, ``pg_terminate_backend``, MariaDB's
+  "server has gone away"). Flask answers 503 with ``Retry-After`` and a message that names the
+  database and the config key; the connection is invalidated as usual, so the next request
+  reconnects (``pool_pre_ping`` weeds out the other stale connections).
+- :class:`DuplicateRecord` (``IntegrityError`` + ``Conflict``): a unique constraint was violated
+  and the view did not catch it: 409 instead of a 500.
+
+Because they subclass SQLAlchemy's own classes, ``except OperationalError`` and
+``except IntegrityError`` in user code keep working. No error handler is registered on the app
+(Flask's own test suite stays untouched) and nothing is imported before an engine exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import typing as t
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import ExceptionContext
+
+logger = logging.getLogger("batteries.sqla")
+
+_BACKENDS = {
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL/MariaDB",
+    "mariadb": "MariaDB",
+    "sqlite": "SQLite",
+    "mssql": "SQL Server",
+    "oracle": "Oracle",
+}
+
+_classes: dict[str, type] = {}
+
+
+def error_classes() -> tuple[type, type]:
+    """``(DatabaseUnavailable, DuplicateRecord)``, built on first use."""
+    if not _classes:
+        _build_classes()
+    return _classes["DatabaseUnavailable"], _classes["DuplicateRecord"]
+
+
+def _build_classes() -> None:
+    from sqlalchemy import exc as sa_exc
+    from werkzeug.exceptions import Conflict, ServiceUnavailable
+
+    def copy_init(self: t.Any, error: t.Any, description: str) -> None:
+        sa_exc.DBAPIError.__init__(
+            self,
+            error.statement,
+            error.params,
+            error.orig,
+            hide_parameters=error.hide_parameters,
+            connection_invalidated=error.connection_invalidated,
+            ismulti=error.ismulti,
+        )
+        self.description = description
+        self.response = None
+
+    class DatabaseUnavailable(sa_exc.OperationalError, ServiceUnavailable):  # type: ignore[misc]
+        """The database could not be reached (an ``OperationalError`` answered with 503)."""
+
+        code = 503  # type: ignore[assignment]
+
+        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
+            copy_init(self, error, description)
+            self.retry_after = 5
+            self.code = 503  # type: ignore[assignment]
+
+        def _code_str(self) -> str:
+            return ""
+
+        def __str__(self) -> str:
+            return f"{self.description} ({self.orig!s})".replace("\n", " ")
+
+        def __reduce__(self) -> t.Any:
+            return (Exception, (str(self),))
+
+    class DuplicateRecord(sa_exc.IntegrityError, Conflict):  # type: ignore[misc]
+        """A unique constraint was violated (an ``IntegrityError`` answered with 409)."""
+
+        code = 409  # type: ignore[assignment]
+
+        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
+            copy_init(self, error, description)
+            self.code = 409  # type: ignore[assignment]
+
+        def _code_str(self) -> str:
+            return ""
+
+        def __str__(self) -> str:
+            return f"{self.description} ({self.orig!s})".replace("\n", " ")
+
+        def __reduce__(self) -> t.Any:
+            return (Exception, (str(self),))
+
+    DatabaseUnavailable.__module__ = DuplicateRecord.__module__ = "batteries.sqla"
+    _classes["DatabaseUnavailable"] = DatabaseUnavailable
+    _classes["DuplicateRecord"] = DuplicateRecord
+
+
+def describe(engine_url: t.Any, key: str, debug: bool) -> str:
+    """The 503 message: which database, set by which key (the host only in debug mode)."""
+    backend = engine_url.get_backend_name()
+    label = _BACKENDS.get(backend, backend)
+    name = engine_url.database or ""
+    if backend == "sqlite":
+        import os
+
+        name = name if debug else os.path.basename(name)
+    what = f"{label} database {name!r}" if name else f"{label} database"
+    if debug and engine_url.host:
+        where = engine_url.host + (f":{engine_url.port}" if engine_url.port else "")
+        what += f" at {where}"
+    return (
+        f"The database is unavailable: the {what} set by {key} did not answer. "
+        "Please try again in a moment."
+    )
+
+
+DUPLICATE_MESSAGE = (
+    "This conflicts with an existing record: a value that must be unique is already taken."
+)
+
+
+def install_error_events(engine: Engine, key: str, debug: bool = False) -> None:
+    """Listen to ``engine``'s errors and turn outages into 503s and duplicates into 409s."""
+    from sqlalchemy import event
+
+    event.listen(
+        engine,
+        "handle_error",
+        functools.partial(_on_error, describe(engine.url, key, debug), key),
+    )
+
+
+def _on_error(description: str, key: str, ctx: ExceptionContext) -> t.Any:
+    from sqlalchemy import exc as sa_exc
+
+    error = ctx.sqlalchemy_exception
+    if error is None or ctx.is_pre_ping or not isinstance(error, sa_exc.DBAPIError):
+        return None
+    unavailable, duplicate = error_classes()
+    if isinstance(error, (unavailable, duplicate)):
+        return None
+    if ctx.is_disconnect or (ctx.connection is None and isinstance(error, sa_exc.OperationalError)):
+        logger.error("%s: %s", description, str(error.orig).strip() or type(error.orig).__name__)
+        return unavailable(error, description)
+    if isinstance(error, sa_exc.IntegrityError) and _is_unique_violation(error.orig):
+        return duplicate(error, DUPLICATE_MESSAGE)
+    return None
+
+
+def _is_unique_violation(orig: BaseException) -> bool:
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # MySQL/MariaDB error numbers: ER_DUP_ENTRY...
+        return args[0] in (1062, 1586)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate is not None:  # PostgreSQL: unique_violation
+        return bool(sqlstate == "23505")
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+    return "UNIQUE constraint failed" in str(orig)

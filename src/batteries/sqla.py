@@ -1,0 +1,736 @@
+"""SQLAlchemy 2 for Batteries apps: ``from batteries import db``.
+
+Replaces Flask's "SQLAlchemy in Flask" pattern (and Flask-SQLAlchemy) with one object that
+serves any number of apps, each with its own engine and its own session::
+
+    from batteries import Batteries, db
+    from sqlalchemy import select
+    from sqlalchemy.orm import Mapped, mapped_column
+
+    class User(db.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(db.String(50), unique=True)
+
+    app = Batteries(__name__)
+
+    @app.get("/users")
+    def users():
+        page = db.paginate(select(User).order_by(User.id))   # ?page=2&per_page=50
+        return {"names": [u.name for u in page.items], "pages": page.pages}
+
+    @app.get("/users/<int:id>")
+    def user(id):
+        return {"name": db.get_or_404(User, id).name}
+
+- ``db.session`` is used like a ``scoped_session`` (``db.session.add(x)``, ``db.session()``),
+  but the scope is the *app context*, not the thread: each app context gets its own Session,
+  bound to its app's engine, created on first use and closed at teardown (which rolls back
+  whatever was not committed; teardown never commits).
+- ``db.engine`` is built on first use from ``DATABASE_URL`` and disposed when the app is freed.
+  SQLite gets foreign keys, WAL and real transactions (so savepoints work); server databases
+  get ``pool_pre_ping`` and a connect timeout; MySQL/MariaDB get a strict ``sql_mode`` (no silent
+  truncation).
+- A database that is down answers **503** (naming the database and ``DATABASE_URL``, with
+  ``Retry-After``), never a traceback, and the app recovers by itself when it is back. A unique
+  constraint violation that the view does not catch answers **409**. Both exceptions are
+  still SQLAlchemy's (``OperationalError``/``IntegrityError`` subclasses), so ``except`` clauses
+  keep working.
+
+Nothing here imports SQLAlchemy until a database is used: ``import batteries`` and
+``Batteries(__name__)`` stay light.
+
+Config:
+    ``DATABASE_URL`` (default ``sqlite:///<instance>/app.sqlite``; ``SQLALCHEMY_DATABASE_URI``
+    is read when it is unset), ``DATABASE_ENGINE_OPTIONS`` (keyword arguments of
+    ``create_engine``; ``SQLALCHEMY_ENGINE_OPTIONS`` when unset).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import typing as t
+import weakref
+
+from flask import current_app, g, request
+from flask.globals import _cv_app
+from werkzeug.exceptions import NotFound
+
+from ._dberrors import install_error_events
+from .config import Setting, value
+from .state import get_state
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    import click
+    from flask import Flask
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import DeclarativeBase, Session
+    from sqlalchemy.sql import Select
+
+logger = logging.getLogger("batteries.sqla")
+
+
+def _default_url(app: Flask) -> str:
+    return "sqlite:///" + os.path.join(app.instance_path, "app.sqlite")
+
+
+CONFIG = (
+    Setting(
+        "DATABASE_URL",
+        _default_url,
+        (str, type(None)),
+        "SQLAlchemy database URL (SQLALCHEMY_DATABASE_URI is read when this is unset)",
+        shown="sqlite:///<instance>/app.sqlite",
+    ),
+    Setting(
+        "DATABASE_ENGINE_OPTIONS",
+        {},
+        (dict,),
+        "keyword arguments for create_engine (pool_size, echo, connect_args...)",
+        write=False,
+    ),
+    Setting(
+        "SQLALCHEMY_DATABASE_URI",
+        None,
+        (str, type(None)),
+        "Flask-SQLAlchemy's spelling of DATABASE_URL, read when DATABASE_URL is unset",
+        write=False,
+    ),
+    Setting(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        None,
+        (dict, type(None)),
+        "Flask-SQLAlchemy's spelling of DATABASE_ENGINE_OPTIONS",
+        write=False,
+    ),
+)
+
+DATABASE_URL = CONFIG[0]
+ENGINE_OPTIONS = CONFIG[1]
+
+#: ``per_page`` when neither the call nor the query string gives one.
+PER_PAGE = 20
+#: the largest ``per_page`` a query string may ask for (larger values are clamped).
+MAX_PER_PAGE = 100
+_MAX_OFFSET = 2**62
+
+
+def init_app(app: Flask) -> None:
+    """Wire the default :data:`db` into ``app`` (Batteries does it for every app)."""
+    db.init_app(app)
+
+
+class _SessionProxy:
+    """``db.session``: the current app context's Session, reached like a ``scoped_session``."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, owner: SQLAlchemy) -> None:
+        self._db = owner
+
+    def __call__(self) -> Session:
+        return self._db._current_session()
+
+    def remove(self) -> None:
+        """Close and forget the current app context's session (a new one is made on next use)."""
+        self._db._remove_session(None)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._db._current_session(), name)
+
+    def __repr__(self) -> str:
+        return f"<db.session proxy of {self._db!r}>"
+
+
+class SQLAlchemy:
+    """One object serving the database of any number of apps (``batteries.db`` is one).
+
+    ``db.Model`` is a SQLAlchemy 2 ``DeclarativeBase`` (typed ``Mapped[...]`` columns);
+    ``db.session`` the current app context's Session; ``db.engine`` the current app's engine.
+    Attributes it does not have come from ``sqlalchemy`` and ``sqlalchemy.orm``
+    (``db.select``, ``db.String``, ``db.ForeignKey``, ``db.relationship``...).
+
+    Another instance (say for a second set of models) must be wired with ``init_app(app)``.
+    """
+
+    def __init__(self, session_options: dict[str, t.Any] | None = None) -> None:
+        self.session_options = dict(session_options or {})
+        self.session = _SessionProxy(self)
+        self._key = f"_batteries_db_session_{id(self):x}"
+        self._model: type[DeclarativeBase] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "<batteries.db>" if self is db else f"<SQLAlchemy {id(self):#x}>"
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Register the teardown that closes this object's session of each app context."""
+        state = get_state(app)
+        wired = getattr(state, "sqla_wired", None)
+        if wired is None:
+            wired = state.sqla_wired = set()
+            state.sqla_engines = {}
+            state.sqla_test_binds = {}
+        if self._key in wired:
+            return
+        wired.add(self._key)
+        app.teardown_appcontext(self._teardown)
+
+    def _teardown(self, exc: BaseException | None) -> None:
+        session = g.__dict__.pop(self._key, None)
+        if session is not None:
+            _close(session, exc)
+
+    # -- the model base -------------------------------------------------------------------
+
+    @property
+    def Model(self) -> type[DeclarativeBase]:
+        """The declarative base of this object's models (built on first access)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = _make_model_base()
+        return self._model
+
+    @property
+    def metadata(self) -> t.Any:
+        return self.Model.metadata
+
+    def __getattr__(self, name: str) -> t.Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        import sqlalchemy
+        import sqlalchemy.orm
+
+        for module in (sqlalchemy, sqlalchemy.orm):
+            found = getattr(module, name, None)
+            if found is not None:
+                return found
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # -- engines --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The current app's engine (built on first use)."""
+        return self.get_engine(current_app._get_current_object())  # type: ignore[attr-defined]
+
+    def get_engine(self, app: Flask) -> Engine:
+        """``app``'s engine for this object, built from its config on first use."""
+        state = get_state(app)
+        engines = getattr(state, "sqla_engines", None)
+        if engines is None or self._key not in state.sqla_wired:
+            raise RuntimeError(
+                f"{self!r} is not set up on app {app.name!r}: call init_app(app) at start-up."
+            )
+        engine = engines.get(self._key)
+        if engine is None:
+            with self._lock:
+                engine = engines.get(self._key)
+                if engine is None:
+                    engine = engines[self._key] = make_engine(app)
+                    weakref.finalize(app, engine.dispose)
+        return engine
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def _current_session(self) -> Session:
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            raise RuntimeError(
+                "db.session needs an app context: use it in a request, a CLI command, or inside "
+                "'with app.app_context():'."
+            )
+        store = ctx.g.__dict__
+        session = store.get(self._key)
+        if session is None:
+            session = store[self._key] = self.make_session(ctx.app)
+        return session  # type: ignore[no-any-return]
+
+    def make_session(self, app: Flask) -> Session:
+        """A new Session bound to ``app``'s engine (or to the test transaction)."""
+        from sqlalchemy.orm import Session
+
+        engine = self.get_engine(app)
+        test_bind = get_state(app).sqla_test_binds.get(self._key)
+        if test_bind is not None:
+            return Session(
+                bind=test_bind, join_transaction_mode="create_savepoint", **self.session_options
+            )
+        return Session(bind=engine, **self.session_options)
+
+    def _remove_session(self, exc: BaseException | None) -> None:
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            return
+        session = ctx.g.__dict__.pop(self._key, None)
+        if session is not None:
+            _close(session, exc)
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def create_all(self, app: Flask | None = None) -> None:
+        """Create the tables of every model that do not exist yet."""
+        engine = self.get_engine(app) if app is not None else self.engine
+        self.Model.metadata.create_all(engine)
+
+    def drop_all(self, app: Flask | None = None) -> None:
+        """Drop the tables of every model."""
+        engine = self.get_engine(app) if app is not None else self.engine
+        self.Model.metadata.drop_all(engine)
+
+    # -- queries that answer 404 ----------------------------------------------------------
+
+    def get_or_404(
+        self, entity: type[t.Any], ident: t.Any, *, description: str | None = None, **kw: t.Any
+    ) -> t.Any:
+        """``session.get(entity, ident)``, or a 404 naming what was not found."""
+        found = self.session.get(entity, ident, **kw)
+        if found is None:
+            raise NotFound(description or f"{_entity_name(entity)} {ident!r} was not found.")
+        return found
+
+    def first_or_404(self, statement: Select[t.Any], *, description: str | None = None) -> t.Any:
+        """The first result (first column) of ``statement``, or a 404."""
+        found = self.session.execute(statement).scalars().first()
+        if found is None:
+            raise NotFound(description or "No matching record was found.")
+        return found
+
+    def one_or_404(self, statement: Select[t.Any], *, description: str | None = None) -> t.Any:
+        """The only result of ``statement``; 404 when there is none (several still raise)."""
+        from sqlalchemy.exc import NoResultFound
+
+        try:
+            return self.session.execute(statement).scalar_one()
+        except NoResultFound:
+            raise NotFound(description or "No matching record was found.") from None
+
+    def paginate(
+        self,
+        statement: Select[t.Any],
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        max_per_page: int | None = MAX_PER_PAGE,
+        error_out: bool = True,
+    ) -> Pagination:
+        """One page of ``statement``'s results, as a :class:`Pagination`.
+
+        ``page`` and ``per_page`` default to the ``page`` and ``per_page`` query arguments
+        (1 and 20). A ``per_page`` above ``max_per_page`` is clamped to it. A page or per_page
+        that is not an integer or is below 1, or an empty page past the first, is a 404 (with
+        ``error_out=False``: the defaults, and an empty page).
+
+        The total comes from the same query (``count(*) OVER ()``) when the statement allows
+        it, so a page costs one round trip instead of two.
+        """
+        page = _page_arg("page", page, 1, error_out)
+        per_page = _page_arg("per_page", per_page, PER_PAGE, error_out)
+        if max_per_page is not None:
+            per_page = min(per_page, max_per_page)
+        offset = (page - 1) * per_page
+        if offset > _MAX_OFFSET:
+            if error_out:
+                raise NotFound(f"Page {page} does not exist.")
+            page, offset = 1, 0
+        items, total = _fetch_page(self.session(), statement, offset, per_page)
+        if not items and page > 1 and error_out:
+            raise NotFound(f"Page {page} does not exist.")
+        return Pagination(items, page, per_page, total)
+
+
+def _close(session: Session, exc: BaseException | None) -> None:
+    """Roll back what was not committed and give the connection back; never raise."""
+    try:
+        if exc is not None:
+            session.rollback()
+        session.close()
+    except Exception:  # a dead connection cannot fail a teardown
+        logger.warning("closing the database session failed", exc_info=True)
+        try:
+            session.invalidate()
+        except Exception:
+            pass
+
+
+def _entity_name(entity: t.Any) -> str:
+    return getattr(entity, "__name__", None) or str(entity)
+
+
+def _page_arg(name: str, given: int | None, default: int, error_out: bool) -> int:
+    if given is None:
+        raw = None
+        if _has_request():
+            raw = request.args.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            if not (raw.isascii() and raw.isdigit()):  # no signs, spaces, "1_0" or "١"
+                raise ValueError(raw)
+            given = int(raw)
+        except ValueError:
+            if error_out:
+                shown = raw if len(raw) <= 20 else raw[:20] + "..."
+                raise NotFound(
+                    f"{name} must be a whole number of 1 or more, not {shown!r}."
+                ) from None
+            return default
+    if given < 1:
+        if error_out:
+            raise NotFound(f"{name} must be 1 or more, not {given}.")
+        return default
+    return given
+
+
+def _has_request() -> bool:
+    from flask import has_request_context
+
+    return has_request_context()
+
+
+def _fetch_page(
+    session: Session, statement: Select[t.Any], offset: int, limit: int
+) -> tuple[list[t.Any], int]:
+    """The rows of one page and the total count (one query when a window count is possible)."""
+    from sqlalchemy import Select, func, select
+
+    single = len(statement.column_descriptions) == 1
+    entity = single and _is_entity(statement)
+    window_ok = isinstance(statement, Select) and not statement._distinct
+    if window_ok:
+        counted = statement.add_columns(func.count().over().label("batteries_total"))
+        result = session.execute(counted.limit(limit).offset(offset))
+        if entity:
+            result = result.unique()
+        rows = result.all()
+        if rows:
+            total = rows[0][-1]
+            items = [r[0] for r in rows] if single else [tuple(r)[:-1] for r in rows]
+            return items, int(total)
+        if offset == 0:
+            return [], 0
+        # An empty page past the first: the total still matters when error_out is off.
+    total = session.execute(
+        select(func.count()).select_from(statement.order_by(None).subquery())
+    ).scalar_one()
+    if window_ok:
+        return [], int(total)
+    result = session.execute(statement.limit(limit).offset(offset))
+    if entity:
+        result = result.unique()
+    items = result.scalars().all() if single else list(result.all())
+    return list(items), int(total)
+
+
+def _is_entity(statement: Select[t.Any]) -> bool:
+    """True when the first column is a mapped entity (``select(User)``, not ``User.name``)."""
+    first = statement.column_descriptions[0]
+    entity = first.get("entity")
+    return entity is not None and first.get("expr") is entity
+
+
+class Pagination:
+    """One page of results: ``items``, ``page``, ``per_page``, ``total`` and navigation.
+
+    Example in a template::
+
+        {% for user in page.items %}...{% endfor %}
+        {% for n in page.iter_pages() %}
+          {% if n is none %}…{% elif n == page.page %}<b>{{ n }}</b>
+          {% else %}<a href="?page={{ n }}">{{ n }}</a>{% endif %}
+        {% endfor %}
+    """
+
+    __slots__ = ("items", "page", "per_page", "total")
+
+    def __init__(self, items: list[t.Any], page: int, per_page: int, total: int) -> None:
+        self.items = items
+        self.page = page
+        self.per_page = per_page
+        self.total = total
+
+    def __repr__(self) -> str:
+        return f"<Pagination page {self.page}/{self.pages}, {self.total} items>"
+
+    def __iter__(self) -> t.Iterator[t.Any]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def pages(self) -> int:
+        """The number of pages (0 when there are no items)."""
+        return -(-self.total // self.per_page) if self.per_page else 0
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+    def iter_pages(
+        self,
+        *,
+        left_edge: int = 2,
+        left_current: int = 2,
+        right_current: int = 4,
+        right_edge: int = 2,
+    ) -> t.Iterator[int | None]:
+        """Page numbers to show in a pager, with ``None`` where numbers are skipped.
+
+        ``left_edge`` pages at the start, ``left_current`` before and ``right_current`` after
+        the current page (the current one included on the right), ``right_edge`` at the end.
+        """
+        last = self.pages
+        shown = set(range(1, min(left_edge, last) + 1))
+        shown.update(
+            range(max(1, self.page - left_current), min(last, self.page + right_current - 1) + 1)
+        )
+        shown.update(range(max(1, last - right_edge + 1), last + 1))
+        previous = 0
+        for number in sorted(shown):
+            if number - previous > 1:
+                yield None
+            yield number
+            previous = number
+
+
+# -- engines ------------------------------------------------------------------------------
+
+
+def database_url(app: Flask) -> tuple[str, str]:
+    """The app's database URL and the config key it came from."""
+    url = app.config.get("DATABASE_URL")
+    if url:
+        return str(url), "DATABASE_URL"
+    url = app.config.get("SQLALCHEMY_DATABASE_URI")
+    if url:
+        return str(url), "SQLALCHEMY_DATABASE_URI"
+    return _default_url(app), "DATABASE_URL"
+
+
+def engine_options(app: Flask) -> dict[str, t.Any]:
+    options = app.config.get("DATABASE_ENGINE_OPTIONS")
+    if options is None:
+        options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    if options is None:
+        options = value(app, ENGINE_OPTIONS)
+    return dict(options)
+
+
+def make_engine(app: Flask) -> Engine:
+    """Build ``app``'s engine from its config, with Batteries' safety defaults."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
+    raw, key = database_url(app)
+    url = _pick_driver(make_url(raw))
+    options = engine_options(app)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = os.path.dirname(os.path.abspath(database))
+            os.makedirs(folder, exist_ok=True)
+    else:
+        options.setdefault("pool_pre_ping", True)
+        connect_args = dict(options.get("connect_args") or {})
+        if "connect_timeout" not in url.query and "connect_timeout" not in connect_args:
+            connect_args["connect_timeout"] = 3
+        options["connect_args"] = connect_args
+        if backend in ("mysql", "mariadb"):
+            options.setdefault("pool_recycle", 3600)
+    engine = create_engine(url, **options)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    elif backend in ("mysql", "mariadb"):
+        event.listen(engine, "connect", _mysql_on_connect)
+    install_error_events(engine, key, debug=bool(app.debug))
+    return engine
+
+
+def _pick_driver(url: t.Any) -> t.Any:
+    """``postgres://`` and driverless URLs use the driver that is installed (psycopg 3, PyMySQL)."""
+    from importlib.util import find_spec
+
+    name = url.drivername
+    if name in ("postgres", "postgresql"):
+        if name == "postgres" or (not find_spec("psycopg2") and find_spec("psycopg")):
+            return url.set(drivername="postgresql+psycopg" if find_spec("psycopg") else "postgresql")
+    if name in ("mysql", "mariadb") and not find_spec("MySQLdb") and find_spec("pymysql"):
+        return url.set(drivername=f"{name}+pymysql")
+    return url
+
+
+def _sqlite_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (sqlite3's own transaction handling breaks SAVEPOINT).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        row = cursor.execute("PRAGMA database_list").fetchone()
+        if row is not None and row[2]:  # a file, not :memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(connection: t.Any) -> None:
+    if connection.get_isolation_level() != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN")
+
+
+def _mysql_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
+    # Strict mode: a value too long for its column is an error, never silently truncated.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT @@SESSION.sql_mode")
+        mode = (cursor.fetchone() or ("",))[0] or ""
+        if "STRICT_TRANS_TABLES" not in mode and "STRICT_ALL_TABLES" not in mode:
+            new_mode = ",".join(p for p in (mode, "STRICT_TRANS_TABLES") if p)
+            cursor.execute("SET SESSION sql_mode = %s", (new_mode,))
+    finally:
+        cursor.close()
+
+
+def _make_model_base() -> type[DeclarativeBase]:
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(DeclarativeBase):
+        """Base class of ``db``'s models (SQLAlchemy 2 declarative, typed columns)."""
+
+        # Named constraints, so Alembic can drop and alter them later.
+        metadata = MetaData(
+            naming_convention={
+                "ix": "ix_%(column_0_label)s",
+                "uq": "uq_%(table_name)s_%(column_0_name)s",
+                "ck": "ck_%(table_name)s_%(constraint_name)s",
+                "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+                "pk": "pk_%(table_name)s",
+            }
+        )
+
+        def __repr__(self) -> str:
+            from sqlalchemy import inspect
+
+            identity = inspect(self).identity
+            shown = identity[0] if identity and len(identity) == 1 else identity
+            return f"<{type(self).__name__} {shown}>"
+
+    return Model
+
+
+#: The default object, wired into every Batteries app.
+db = SQLAlchemy()
+
+
+# -- CLI ----------------------------------------------------------------------------------
+
+
+def _describe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def run_sql_script(engine: Engine, path: str) -> None:
+    """Run the SQL statements of the file at ``path`` on ``engine`` (``schema.sql``)."""
+    with open(path, encoding="utf-8") as f:
+        script = f.read()
+    backend = engine.url.get_backend_name()
+    if backend == "sqlite":
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.executescript(script)  # type: ignore[union-attr]
+            raw.commit()
+        finally:
+            raw.close()
+        return
+    with engine.begin() as connection:
+        if backend == "postgresql":
+            connection.exec_driver_sql(script)
+            return
+        for statement in script.split(";\n"):
+            if statement.strip().rstrip(";").strip():
+                connection.exec_driver_sql(statement.strip().rstrip(";"))
+
+
+def db_command() -> click.Group:
+    """The ``batteries db`` group: ``init`` and ``drop`` (for the default :data:`db`)."""
+    import click
+    from flask.cli import AppGroup
+
+    group = AppGroup("db", help="Create or drop the app's database tables (DATABASE_URL).")
+
+    @group.command("init")
+    @click.option(
+        "--schema",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="SQL file to run instead of creating the models' tables "
+        "(default: schema.sql in the app's folder, when it exists).",
+    )
+    def init_command(schema: str | None) -> None:
+        """Create the tables of the app's models, or run schema.sql when the app has one."""
+        from sqlalchemy.exc import OperationalError
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        path = schema or os.path.join(app.root_path, "schema.sql")
+        try:
+            engine = db.engine
+            if schema or os.path.isfile(path):
+                run_sql_script(engine, path)
+                click.echo(f"Ran {path} on {_describe_url(engine)}.")
+                return
+            tables = db.metadata.sorted_tables
+            if not tables:
+                raise click.ClickException(
+                    "No models are defined (import the module that defines your db.Model "
+                    "classes from the app) and there is no schema.sql in "
+                    f"{app.root_path}."
+                )
+            db.create_all()
+        except OperationalError as e:
+            raise click.ClickException(str(e)) from None
+        names = ", ".join(table.name for table in tables)
+        click.echo(f"Created the tables ({names}) in {_describe_url(engine)}.")
+
+    @group.command("drop")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    def drop_command(yes: bool) -> None:
+        """Drop the tables of the app's models (every table when the app uses schema.sql)."""
+        from sqlalchemy import MetaData
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            engine = db.engine
+            where = _describe_url(engine)
+            if not yes:
+                click.confirm(f"Drop every table in {where}? The data will be lost", abort=True)
+            metadata = db.metadata
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            has_schema = os.path.isfile(os.path.join(app.root_path, "schema.sql"))
+            if has_schema or not metadata.sorted_tables:
+                metadata = MetaData()
+                metadata.reflect(engine)
+            metadata.drop_all(engine)
+        except OperationalError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"Dropped the tables in {where}.")
+
+    return group

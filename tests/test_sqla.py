@@ -1,0 +1,677 @@
+"""``batteries.db``: engines, sessions per app context, 404 helpers, pagination, outages, CLI.
+
+Core behaviour runs on SQLite, PostgreSQL (127.0.0.1:5432, a private schema per test) and
+MariaDB (127.0.0.1:3306, a private database per test); the outage tests point at a dead port, go
+through a TCP proxy that is stopped and restarted, and kill the app's backend with
+``pg_terminate_backend`` / ``KILL`` (the shared servers are never stopped).
+"""
+
+from __future__ import annotations
+
+import gc
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from conftest import service_up
+from sqlalchemy import ForeignKey, String, create_engine, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+
+from batteries import Batteries, db
+from batteries.cli import cli
+from batteries.sqla import Pagination, SQLAlchemy
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIA_ROOT = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+class Author(db.Model):
+    __tablename__ = "authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    books: Mapped[list[Book]] = relationship(back_populates="author")
+
+
+class Book(db.Model):
+    __tablename__ = "books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(50))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("authors.id"))
+    author: Mapped[Author | None] = relationship(back_populates="books")
+
+
+def add_routes(app: Batteries) -> None:
+    @app.get("/authors")
+    def authors():
+        page = db.paginate(select(Author).order_by(Author.id))
+        return {
+            "names": [a.name for a in page.items],
+            "total": page.total,
+            "pages": page.pages,
+            "page": page.page,
+            "per_page": page.per_page,
+        }
+
+    @app.get("/authors/<int:id>")
+    def author(id):
+        return {"name": db.get_or_404(Author, id).name}
+
+    @app.get("/by-name/<name>")
+    def by_name(name):
+        return {"id": db.first_or_404(select(Author).where(Author.name == name)).id}
+
+    @app.get("/one/<name>")
+    def one(name):
+        return {"id": db.one_or_404(select(Author).where(Author.name == name)).id}
+
+    @app.post("/authors/<name>")
+    def create(name):
+        db.session.add(Author(name=name))
+        db.session.commit()
+        return {"ok": True}, 201
+
+    @app.post("/uncommitted/<name>")
+    def uncommitted(name):
+        db.session.add(Author(name=name))
+        db.session.flush()
+        return {"ok": True}
+
+    @app.post("/failing/<name>")
+    def failing(name):
+        db.session.add(Author(name=name))
+        db.session.flush()
+        raise RuntimeError("the view failed after writing")
+
+    @app.post("/caught/<name>")
+    def caught(name):
+        db.session.add(Author(name=name))
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return {"duplicate": True}
+        return {"duplicate": False}
+
+    @app.get("/count")
+    def count():
+        return {"count": db.session.scalar(select(func.count()).select_from(Author))}
+
+
+def _names(client) -> list[str]:
+    return client.get("/authors?per_page=100").json["names"]
+
+
+# -- apps on the three databases ---------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_app(app):
+    add_routes(app)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.fixture
+def pg_app(app):
+    if not service_up(5432):
+        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    schema = "bt_" + uuid.uuid4().hex[:12]
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    app.config["DATABASE_URL"] = PG_URL
+    app.config["DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
+    add_routes(app)
+    with app.app_context():
+        db.create_all()
+    yield app
+    db.get_engine(app).dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def maria_app(app):
+    if not service_up(3306):
+        pytest.skip("MariaDB does not answer on 127.0.0.1:3306")
+    name = "bt_" + uuid.uuid4().hex[:12]
+    admin = create_engine(MARIA_ROOT)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    # A non-strict session to start from: Batteries must make it strict.
+    app.config["DATABASE_URL"] = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    app.config["DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"init_command": "SET sql_mode=''"}}
+    add_routes(app)
+    with app.app_context():
+        db.create_all()
+    yield app
+    db.get_engine(app).dispose()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE {name}")
+    admin.dispose()
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.services),
+        pytest.param("mariadb", marks=pytest.mark.services),
+    ]
+)
+def dbapp(request):
+    return request.getfixturevalue({"sqlite": "sqlite_app", "postgresql": "pg_app", "mariadb": "maria_app"}[request.param])
+
+
+def _bare_app(tmp_path, name: str) -> Batteries:
+    app = Batteries(name, root_path=str(tmp_path / name), instance_path=str(tmp_path / name / "i"))
+    app.config["TESTING"] = True
+    return app
+
+
+def _fill(app, n: int) -> None:
+    with app.app_context():
+        db.session.add_all(Author(name=f"author {i:03d}") for i in range(n))
+        db.session.commit()
+
+
+# -- import and config -------------------------------------------------------------------------
+
+
+def test_import_and_construction_do_not_import_sqlalchemy(tmp_path):
+    code = (
+        "import sys, batteries\n"
+        f"app = batteries.Batteries('x', root_path={str(tmp_path)!r})\n"
+        "from batteries import db\n"
+        "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_default_url_is_sqlite_in_instance_folder_created_on_first_use(app, tmp_path):
+    assert not (tmp_path / "instance").exists()
+    with app.app_context():
+        engine = db.engine
+        assert engine.url.get_backend_name() == "sqlite"
+        assert engine.url.database == str(tmp_path / "instance" / "app.sqlite")
+        assert (tmp_path / "instance").is_dir()
+        assert db.session.scalar(text("PRAGMA foreign_keys")) == 1
+        assert db.session.scalar(text("PRAGMA journal_mode")) == "wal"
+    assert "DATABASE_URL" not in app.config  # the computed default is never written
+
+
+def test_sqlalchemy_database_uri_is_read_when_database_url_unset(app, tmp_path):
+    path = tmp_path / "other.sqlite"
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{path}"
+    app.config["DATABASE_ENGINE_OPTIONS"] = {"pool_size": 3}
+    with app.app_context():
+        assert db.engine.url.database == str(path)
+        assert db.engine.pool.size() == 3
+
+
+def test_server_databases_get_pre_ping_and_psycopg(app):
+    app.config["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/test"
+    with app.app_context():
+        engine = db.engine
+    assert engine.url.drivername == "postgresql+psycopg"  # psycopg2 is not installed
+    assert engine.pool._pre_ping is True
+    engine.dispose()
+
+
+def test_sqlalchemy_names_are_reachable_on_db():
+    assert db.select is select
+    assert db.String is String
+    assert db.relationship is relationship
+    with pytest.raises(AttributeError):
+        db.no_such_name  # noqa: B018
+
+
+def test_engine_disposed_when_app_freed(tmp_path):
+    app = _bare_app(tmp_path, "freed")
+    with app.app_context():
+        engine = db.engine
+        db.session.execute(text("select 1"))
+    assert engine.pool.checkedin() == 1
+    del app
+    gc.collect()
+    assert engine.pool.checkedin() == 0  # dispose() replaced the pool
+
+
+# -- sessions ----------------------------------------------------------------------------------
+
+
+def test_db_session_outside_app_context_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="app context"):
+        db.session.add(object())
+
+
+def test_plain_flask_app_needs_init_app(tmp_path):
+    from flask import Flask
+
+    app = Flask("plain", root_path=str(tmp_path))
+    with app.app_context(), pytest.raises(RuntimeError, match="init_app"):
+        db.session()
+    db.init_app(app)
+    with app.app_context():
+        assert db.session.scalar(select(1)) == 1
+
+
+def test_one_session_per_app_context(app):
+    with app.app_context():
+        first = db.session()
+        assert db.session() is first
+        with app.app_context():
+            inner = db.session()
+            assert inner is not first
+        assert db.session() is first
+    with app.app_context():
+        assert db.session() is not first
+
+
+def test_nested_contexts_of_two_apps_in_one_thread_do_not_share(tmp_path):
+    one, two = _bare_app(tmp_path, "one"), _bare_app(tmp_path, "two")
+    with one.app_context():
+        s1 = db.session()
+        with two.app_context():
+            s2 = db.session()
+            assert s2 is not s1
+            assert s2.get_bind().url != s1.get_bind().url
+        assert db.session() is s1
+
+
+def test_two_apps_are_isolated(tmp_path):
+    apps = []
+    for name in ("left", "right"):
+        a = _bare_app(tmp_path, name)
+        add_routes(a)
+        with a.app_context():
+            db.create_all()
+        apps.append(a)
+    left, right = apps
+    assert left.test_client().post("/authors/ann").status_code == 201
+    assert _names(left.test_client()) == ["ann"]
+    assert _names(right.test_client()) == []
+
+
+def test_teardown_closes_and_never_commits(dbapp):
+    client = dbapp.test_client()
+    assert client.post("/uncommitted/ghost").status_code == 200
+    assert client.get("/count").json == {"count": 0}
+    assert db.get_engine(dbapp).pool.checkedout() == 0
+
+
+def test_failing_request_is_rolled_back(dbapp):
+    dbapp.config["PROPAGATE_EXCEPTIONS"] = False
+    client = dbapp.test_client()
+    assert client.post("/failing/ghost").status_code == 500
+    assert client.get("/count").json == {"count": 0}
+    assert client.post("/authors/real").status_code == 201
+    assert _names(client) == ["real"]
+    assert db.get_engine(dbapp).pool.checkedout() == 0
+
+
+def test_session_remove(app):
+    with app.app_context():
+        first = db.session()
+        db.session.remove()
+        assert db.session() is not first
+
+
+def test_a_second_sqlalchemy_object_needs_its_own_init_app(app):
+    other = SQLAlchemy()
+    with app.app_context(), pytest.raises(RuntimeError, match="init_app"):
+        other.session()
+    other.init_app(app)
+    with app.app_context():
+        assert other.session() is not db.session()
+
+
+# -- 404 helpers -------------------------------------------------------------------------------
+
+
+def test_get_first_one_or_404(dbapp):
+    client = dbapp.test_client()
+    client.post("/authors/ann")
+    assert client.get("/authors/1").json == {"name": "ann"}
+    r = client.get("/authors/99", headers={"Accept": "application/json"})
+    assert r.status_code == 404
+    assert r.json["message"] == "Author 99 was not found."
+    assert client.get("/by-name/ann").json == {"id": 1}
+    assert client.get("/by-name/bob").status_code == 404
+    assert client.get("/one/ann").json == {"id": 1}
+    assert client.get("/one/bob").status_code == 404
+
+
+# -- pagination --------------------------------------------------------------------------------
+
+
+def test_paginate_pages(dbapp):
+    _fill(dbapp, 45)
+    client = dbapp.test_client()
+    first = client.get("/authors").json
+    assert first["names"][0] == "author 000" and len(first["names"]) == 20
+    assert (first["total"], first["pages"], first["page"], first["per_page"]) == (45, 3, 1, 20)
+    last = client.get("/authors?page=3").json
+    assert last["names"] == [f"author {i:03d}" for i in range(40, 45)]
+    assert last["total"] == 45
+    assert client.get("/authors?page=2&per_page=10").json["names"][0] == "author 010"
+
+
+@pytest.mark.parametrize(
+    "query", ["page=4", "page=0", "page=-1", "page=abc", "page=1.5", "per_page=0",
+              "per_page=x", f"page={10**30}", "page=99999999999999999",
+              "page=1_0", "page=%2B2", "page=%201", "page=" + "9" * 5000]
+)
+def test_paginate_bad_values_are_404(sqlite_app, query):
+    _fill(sqlite_app, 45)
+    r = sqlite_app.test_client().get(f"/authors?{query}", headers={"Accept": "application/json"})
+    assert r.status_code == 404, r.data
+    assert r.json["error"] == "Not Found"
+
+
+def test_paginate_clamps_per_page_and_empty_first_page(sqlite_app):
+    client = sqlite_app.test_client()
+    empty = client.get("/authors").json
+    assert (empty["names"], empty["total"], empty["pages"]) == ([], 0, 0)
+    _fill(sqlite_app, 150)
+    clamped = client.get("/authors?per_page=1000").json
+    assert clamped["per_page"] == 100 and len(clamped["names"]) == 100
+    assert client.get("/authors?page=").json["page"] == 1
+
+
+def test_paginate_error_out_false_and_explicit_arguments(sqlite_app):
+    _fill(sqlite_app, 5)
+    with sqlite_app.test_request_context("/?page=zzz&per_page=-3"):
+        page = db.paginate(select(Author).order_by(Author.id), error_out=False)
+        assert (page.page, page.per_page, len(page.items)) == (1, 20, 5)
+        past = db.paginate(select(Author), page=9, per_page=2, error_out=False)
+        assert past.items == [] and past.total == 5
+        explicit = db.paginate(select(Author).order_by(Author.id), page=2, per_page=2)
+        assert [a.name for a in explicit.items] == ["author 002", "author 003"]
+
+
+def test_paginate_other_statement_shapes(sqlite_app):
+    with sqlite_app.app_context():
+        ann = Author(name="ann", books=[Book(title=f"b{i}") for i in range(3)])
+        bob = Author(name="bob", books=[Book(title="x")])
+        db.session.add_all([ann, bob])
+        db.session.commit()
+    with sqlite_app.test_request_context("/?per_page=1"):
+        # joined eager loading of a collection: one author per page, all its books
+        page = db.paginate(select(Author).options(joinedload(Author.books)).order_by(Author.id))
+        assert page.total == 2 and len(page.items[0].books) == 3
+        # several columns: rows without the count
+        rows = db.paginate(select(Author.name, Author.id).order_by(Author.id), per_page=5)
+        assert rows.items == [("ann", 1), ("bob", 2)]
+        # DISTINCT falls back to a separate count
+        titles = db.paginate(select(Book.author_id).distinct().order_by(Book.author_id))
+        assert titles.total == 2 and titles.items == [1]
+        # a single column
+        names = db.paginate(select(Author.name).order_by(Author.name), per_page=5)
+        assert names.items == ["ann", "bob"]
+
+
+def test_pagination_navigation():
+    page = Pagination(list(range(10)), page=5, per_page=10, total=200)
+    assert page.pages == 20
+    assert (page.has_prev, page.prev_num, page.has_next, page.next_num) == (True, 4, True, 6)
+    assert list(page.iter_pages()) == [1, 2, 3, 4, 5, 6, 7, 8, None, 19, 20]
+    assert list(Pagination([], 1, 10, 0).iter_pages()) == []
+    last = Pagination([1], 3, 10, 21)
+    assert (last.has_next, last.next_num, list(last.iter_pages())) == (False, None, [1, 2, 3])
+    assert list(Pagination([1], 1, 10, 10).iter_pages()) == [1]
+
+
+# -- integrity ---------------------------------------------------------------------------------
+
+
+def test_duplicate_is_409_and_the_next_request_works(dbapp):
+    client = dbapp.test_client()
+    assert client.post("/authors/ann").status_code == 201
+    r = client.post("/authors/ann", headers={"Accept": "application/json"})
+    assert r.status_code == 409
+    assert "already taken" in r.json["message"]
+    assert client.post("/caught/ann").json == {"duplicate": True}  # still an IntegrityError
+    assert client.post("/authors/bob").status_code == 201
+    assert _names(client) == ["ann", "bob"]
+    assert db.get_engine(dbapp).pool.checkedout() == 0
+
+
+def test_sqlite_foreign_keys_are_enforced(sqlite_app):
+    with sqlite_app.app_context():
+        db.session.add(Book(title="orphan", author_id=42))
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+
+
+@pytest.mark.services
+def test_mariadb_is_strict_no_silent_truncation(maria_app):
+    with maria_app.app_context():
+        assert "STRICT" in db.session.scalar(text("SELECT @@SESSION.sql_mode"))
+        db.session.add(Author(name="x" * 51))
+        with pytest.raises(Exception, match="too long"):
+            db.session.commit()
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Author)) == 0
+
+
+# -- outages -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_down_is_503_naming_the_database(app):
+    app.config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/shop"
+    add_routes(app)
+    client = app.test_client()
+    r = client.get("/count")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "5"
+    assert b"PostgreSQL database &#39;shop&#39;" in r.data and b"DATABASE_URL" in r.data
+    assert b"Traceback" not in r.data
+    j = client.get("/count", headers={"Accept": "application/json"})
+    assert j.status_code == 503
+    assert j.json["message"].startswith("The database is unavailable: the PostgreSQL database 'shop'")
+    with app.app_context(), pytest.raises(OperationalError):  # still SQLAlchemy's class
+        db.session.execute(select(1))
+
+
+class Proxy:
+    """A TCP proxy to a real server that can be stopped (connections cut) and restarted."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = _free_port()
+        self.sockets: list[socket.socket] = []
+        self.listener: socket.socket | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        assert self.listener is not None
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.sockets = []
+
+
+@pytest.mark.services
+def test_postgresql_down_then_back_recovers_on_its_own(pg_app):
+    proxy = Proxy(5432)
+    proxy.start()
+    schema_options = pg_app.config["DATABASE_ENGINE_OPTIONS"]
+    pg_app.config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test"
+    engine = db.get_engine(pg_app)  # built before the URL change: rebuild through the proxy
+    pg_app.extensions["batteries"].sqla_engines.clear()
+    engine.dispose()
+    pg_app.config["DATABASE_ENGINE_OPTIONS"] = schema_options
+    client = pg_app.test_client()
+    try:
+        assert client.post("/authors/before").status_code == 201
+        proxy.stop()
+        for _ in range(3):
+            started = time.monotonic()
+            r = client.get("/count")
+            assert r.status_code == 503, r.data
+            assert time.monotonic() - started < 4
+        proxy.start()
+        assert client.get("/count").json == {"count": 1}
+        assert client.post("/authors/after").status_code == 201
+        assert db.get_engine(pg_app).pool.checkedout() == 0
+    finally:
+        proxy.stop()
+        db.get_engine(pg_app).dispose()
+
+
+@pytest.mark.services
+def test_postgresql_backend_killed_mid_transaction(pg_app):
+    state = {}
+
+    @pg_app.post("/slow")
+    def slow():
+        state["pid"] = db.session.scalar(text("select pg_backend_pid()"))
+        db.session.add(Author(name="first"))
+        db.session.flush()
+        state["ready"].set()
+        db.session.execute(text("select pg_sleep(5)"))
+        db.session.add(Author(name="second"))
+        db.session.commit()
+        return "done"
+
+    state["ready"] = threading.Event()
+
+    def killer():
+        state["ready"].wait(5)
+        time.sleep(0.3)
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text("select pg_terminate_backend(:p)"), {"p": state["pid"]})
+        admin.dispose()
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    client = pg_app.test_client()
+    r = client.post("/slow", headers={"Accept": "application/json"})
+    thread.join()
+    assert r.status_code == 503
+    assert r.json["error"] == "Service Unavailable"
+    assert client.get("/count").json == {"count": 0}  # nothing of that request was committed
+    assert client.post("/authors/next").status_code == 201
+    assert db.get_engine(pg_app).pool.checkedout() == 0
+
+
+@pytest.mark.services
+def test_mariadb_connection_killed_mid_transaction(maria_app):
+    state = {}
+
+    @maria_app.post("/slow")
+    def slow():
+        state["id"] = db.session.scalar(text("select connection_id()"))
+        db.session.add(Author(name="first"))
+        db.session.flush()
+        admin = create_engine(MARIA_ROOT)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"KILL {int(state['id'])}")
+        admin.dispose()
+        db.session.add(Author(name="second"))
+        db.session.commit()
+        return "done"
+
+    client = maria_app.test_client()
+    assert client.post("/slow").status_code == 503
+    assert client.get("/count").json == {"count": 0}
+    assert client.post("/authors/next").status_code == 201
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_db_init_and_drop(sqlite_app):
+    runner = sqlite_app.test_cli_runner()
+    with sqlite_app.app_context():
+        db.drop_all()
+    result = runner.invoke(cli, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert "authors" in result.output and "books" in result.output
+    client = sqlite_app.test_client()
+    assert client.post("/authors/ann").status_code == 201
+    refused = runner.invoke(cli, ["db", "drop"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert _names(client) == ["ann"]
+    dropped = runner.invoke(cli, ["db", "drop", "--yes"])
+    assert dropped.exit_code == 0, dropped.output
+    with sqlite_app.app_context():
+        assert db.inspect(db.engine).get_table_names() == []
+
+
+def test_cli_db_init_runs_schema_sql(app, tmp_path):
+    (tmp_path / "schema.sql").write_text(
+        "CREATE TABLE post (id INTEGER PRIMARY KEY, title TEXT NOT NULL);\n"
+        "INSERT INTO post (title) VALUES ('hello');\n"
+    )
+    runner = app.test_cli_runner()
+    result = runner.invoke(cli, ["db", "init"])
+    assert result.exit_code == 0, result.output
+    assert "schema.sql" in result.output
+    with app.app_context():
+        assert db.session.scalar(text("select title from post")) == "hello"
+    assert runner.invoke(cli, ["db", "drop", "--yes"]).exit_code == 0
+    with app.app_context():
+        assert "post" not in db.inspect(db.engine).get_table_names()
+
+
+def test_cli_db_init_database_down_is_a_clean_error(app):
+    app.config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/test"
+    result = app.test_cli_runner().invoke(cli, ["db", "init"])
+    assert result.exit_code == 1
+    assert "The database is unavailable" in result.output
+    assert "Traceback" not in result.output
