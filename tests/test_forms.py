@@ -137,6 +137,13 @@ def test_valid_token_is_accepted(client):
     }
 
 
+def test_valid_post_does_not_rewrite_the_session(client):
+    token = get_token(client)
+    response = client.post("/form", data={"name": "Ada", "csrf_token": token})
+    assert response.get_json()["ok"] is True
+    assert "Set-Cookie" not in response.headers
+
+
 def test_missing_token_is_a_form_error(client):
     get_token(client)
     errors = errors_of(client.post("/form", data={"name": "Ada"}))

@@ -105,8 +105,8 @@ HEADERS = ("X-CSRFToken", "X-CSRF-Token")
 SUBMIT_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 
-_TIME_FORMAT = "%Y%m%d%H%M%S"
 _TOKEN_RE = re.compile(r"(\d{14})?##([0-9a-f]{64})\Z")
+_SECRET_RE = re.compile(r"[0-9a-f]{64}\Z")
 _MAX_TOKEN = 200
 _EXEMPT_ATTR = "_batteries_csrf_exempt"
 _G_TOKEN = "_batteries_csrf_token"
@@ -153,34 +153,58 @@ def _as_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
 
-def _keys(app: Flask) -> tuple[bytes, ...]:
-    """The CSRF signing keys derived from ``SECRET_KEY`` then each ``SECRET_KEY_FALLBACKS``.
+def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
+    """The CSRF signing keys and the token lifetime, recomputed only when the config changes.
 
-    Deriving keeps CSRF tokens apart from anything else signed with the secret key.
+    The keys are derived from ``SECRET_KEY`` then each of ``SECRET_KEY_FALLBACKS`` (deriving keeps
+    CSRF tokens apart from anything else signed with the secret key).
     """
     secret = require_secret_key(app)
-    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
-    cache_key = (secret, tuple(fallbacks))
+    config = app.config
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or ()
+    limit = config.get("CSRF_TIME_LIMIT", CONFIG[1].default)
     state = get_state(app)
-    cached = getattr(state, "csrf_keys", None)
-    if cached is not None and cached[0] == cache_key:
-        return cached[1]  # type: ignore[no-any-return]
+    cached = getattr(state, "csrf_settings", None)
+    if (
+        cached is not None
+        and cached[0] is secret
+        and cached[1] == tuple(fallbacks)
+        and cached[2] == limit
+        and type(cached[2]) is type(limit)
+    ):
+        return cached[3]  # type: ignore[no-any-return]
     keys = tuple(
         hmac.new(_as_bytes(k), b"batteries.csrf", hashlib.sha256).digest()
         for k in (secret, *fallbacks)
         if k
     )
-    state.csrf_keys = (cache_key, keys)
-    return keys
+    lifetime: timedelta | None = None
+    if limit is not None:
+        lifetime = limit if isinstance(limit, timedelta) else timedelta(seconds=limit)
+        if lifetime <= timedelta(0):
+            lifetime = None
+    found = (keys, lifetime)
+    state.csrf_settings = (secret, tuple(fallbacks), limit, found)
+    return found
+
+
+def _keys(app: Flask) -> tuple[bytes, ...]:
+    return _settings(app)[0]
 
 
 def _time_limit(app: Flask) -> timedelta | None:
-    limit = value(app, CONFIG[1])
-    if limit is None:
-        return None
-    if not isinstance(limit, timedelta):
-        limit = timedelta(seconds=limit)
-    return limit if limit > timedelta(0) else None
+    return _settings(app)[1]
+
+
+def _stamp(moment: datetime) -> int:
+    """``moment`` in UTC as the number YYYYMMDDhhmmss (what a token carries; no strftime, which
+    costs ten times more)."""
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return (
+        (((moment.year * 100 + moment.month) * 100 + moment.day) * 100 + moment.hour) * 100
+        + moment.minute
+    ) * 100 + moment.second
 
 
 def _sign(key: bytes, secret: str, expires: str) -> str:
@@ -199,18 +223,18 @@ def csrf_token() -> str:
     ``CSRF_TIME_LIMIT``.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    key = _keys(app)[0]
+    keys, limit = _settings(app)
     secret = session.get(SESSION_KEY)
-    cached = g.__dict__.get(_G_TOKEN)
+    cache = g.__dict__
+    cached = cache.get(_G_TOKEN)
     if cached is not None and secret is not None and cached[0] == secret:
         return cached[1]  # type: ignore[no-any-return]
-    if not isinstance(secret, str) or not re.fullmatch(r"[0-9a-f]{64}", secret):
+    if not isinstance(secret, str) or not _SECRET_RE.match(secret):
         secret = session[SESSION_KEY] = secrets.token_hex(32)
-        g.__dict__[_G_NEW_SECRET] = secret  # made now: a token sent with this request predates it
-    limit = _time_limit(app)
-    expires = (now() + limit).strftime(_TIME_FORMAT) if limit is not None else ""
-    token = f"{expires}##{_sign(key, secret, expires)}"
-    g.__dict__[_G_TOKEN] = (secret, token)
+        cache[_G_NEW_SECRET] = secret  # made now: a token sent with this request predates it
+    expires = f"{_stamp(now() + limit):014d}" if limit is not None else ""
+    token = f"{expires}##{_sign(keys[0], secret, expires)}"
+    cache[_G_TOKEN] = (secret, token)
     return token
 
 
@@ -222,7 +246,7 @@ def check_token(token: object) -> str | None:
     ``SECRET_KEY`` and each of ``SECRET_KEY_FALLBACKS``.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    keys = _keys(app)  # raises a clear error when SECRET_KEY is missing
+    keys, limit = _settings(app)  # raises a clear error when SECRET_KEY is missing
     if not token:
         return "missing"
     if not isinstance(token, str) or len(token) > _MAX_TOKEN:
@@ -240,7 +264,7 @@ def check_token(token: object) -> str | None:
     if not valid:
         # A secret made during this request means the client's session had none.
         return "no-session" if g.__dict__.get(_G_NEW_SECRET) == secret else "mismatch"
-    if expires and _time_limit(app) is not None and now().strftime(_TIME_FORMAT) > expires:
+    if expires and limit is not None and _stamp(now()) > int(expires):
         return "expired"
     return None
 
@@ -455,13 +479,14 @@ def submitted_formdata() -> MultiDict[str, t.Any] | CombinedMultiDict[str, t.Any
     """
     if not has_request_context():
         return None
-    if request.method not in SUBMIT_METHODS:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method not in SUBMIT_METHODS:
         return None
-    if request.is_json:
-        return json_to_formdata(request.get_json())
-    if request.files:
-        return CombinedMultiDict([request.form, request.files])
-    return request.form
+    if req.is_json:
+        return json_to_formdata(req.get_json())
+    if req.files:
+        return CombinedMultiDict([req.form, req.files])
+    return req.form  # type: ignore[no-any-return]
 
 
 def json_to_formdata(data: t.Any) -> MultiDict[str, str]:
