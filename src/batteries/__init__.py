@@ -14,7 +14,10 @@ import typing as t
 from .app import Batteries
 from .auth import current_user, login_required, login_user, logout_user
 from .caching import cache, cached
+from .flashing import flash
+from .lazy import LazyView
 from .scaffold import Blueprint
+from .templating import templated
 from .wrappers import Request
 
 __version__ = "0.1.0.dev0"
@@ -42,12 +45,15 @@ def __dir__() -> list[str]:
 __all__ = [
     "Batteries",
     "Blueprint",
+    "LazyView",
     "Request",
     "cache",
     "cached",
     "current_user",
     "db",
+    "flash",
     "login_required",
     "login_user",
     "logout_user",
+    "templated",
 ]

@@ -22,9 +22,10 @@ from flask import Flask
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import assets, auth, caching, config, errors, forms, security, tasks, templating
+from . import assets, auth, caching, config, errors, forms, security, spa, tasks, templating
 from . import sqla
 from .config import FLASK_SETTINGS, Registry
+from .lazy import LazyRule
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
 from .state import get_state
@@ -76,6 +77,7 @@ class Batteries(BatteriesScaffold, Flask):
     """
 
     request_class = Request
+    url_rule_class = LazyRule
     session_interface = SessionInterface()
     default_config = ImmutableDict({**Flask.default_config, **REGISTRY.defaults()})
 
@@ -143,7 +145,25 @@ class Batteries(BatteriesScaffold, Flask):
 
     def not_found_response(self, request: t.Any) -> Response | None:
         """A response for a GET/HEAD that matched no route, or None for a real 404."""
-        return assets.serve(self, request)
+        response = assets.serve(self, request)
+        if response is None:
+            response = spa.serve(self, request)
+        return response
+
+    def spa(
+        self,
+        directory: str | os.PathLike[str],
+        url_prefix: str = "/",
+        index: str = "index.html",
+        api_prefix: str | None = "/api",
+    ) -> None:
+        """Serve a single-page app's build ``directory`` (relative to ``root_path``).
+
+        Files as they are; client routes (GET/HEAD asking for HTML, last segment without a dot,
+        outside ``api_prefix``) fall back to ``index``; no route is registered, so the app's
+        own routes always win. See :mod:`batteries.spa`.
+        """
+        spa.configure(self, directory, url_prefix=url_prefix, index=index, api_prefix=api_prefix)
 
     def trap_http_exception(self, e: Exception) -> bool:
         if isinstance(e, ServedResponse):

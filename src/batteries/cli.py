@@ -19,9 +19,9 @@ from flask.cli import (
     FlaskGroup,
     ScriptInfo,
     get_debug_flag,
-    routes_command,
     shell_command,
 )
+from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
 
 from . import caching, sqla, tasks
@@ -68,6 +68,39 @@ def run_command(ctx: click.Context, with_worker: bool = False, **kwargs: t.Any) 
         # Started once, by the process that is not the reloader's child.
         tasks.start_worker_process(info.app_import_path)
     ctx.invoke(flask_run_command, **kwargs)
+
+
+@click.command(
+    "routes",
+    short_help="Show the routes for the app.",
+    params=[
+        *flask_routes_command.params,
+        click.Option(
+            ["--check"],
+            is_flag=True,
+            help="Also import every lazy view (app.lazy_url) and fail naming the import paths "
+            "that do not import.",
+        ),
+    ],
+    help=(flask_routes_command.help or "Show all registered routes.")
+    + "\n\nWith --check, every lazy view is imported; a broken import path exits with status 1.",
+)
+@click.pass_context
+def routes_command(ctx: click.Context, check: bool, **kwargs: t.Any) -> None:
+    ctx.invoke(flask_routes_command, **kwargs)
+    if not check:
+        return
+    from .lazy import check_lazy_views, lazy_views
+
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        total = len(lazy_views(app))
+        failures = check_lazy_views(app)
+    for endpoint, import_name, message in failures:
+        click.echo(f"ERROR lazy view {import_name!r} (endpoint {endpoint!r}): {message}", err=True)
+    if failures:
+        ctx.exit(1)
+    click.echo(f"{total} lazy view{'s' * (total != 1)} checked: all import.")
 
 
 @click.command("check", short_help="List insecure or invalid settings of the app.")

@@ -4,18 +4,46 @@ The package's templates (``batteries/base.html``, ``batteries/_flashes.html``,
 ``batteries/_formhelpers.html``) are found after the app's and its blueprints' own, so an app
 overrides any of them by shipping a file of the same name. They are not listed by
 ``jinja_env.list_templates()``: that lists the app's templates only, as with Flask.
+
+It also holds :func:`templated` (Flask's "View Decorators" pattern: a view returns a dict, a
+template renders it) and the Jinja globals every Batteries app has:
+
+- ``batteries_js_url()``: the stable URL of ``batteries.js``;
+- ``batteries_favicon_url()``: ``/favicon.ico`` when the static folder has one, else None;
+- ``js_urls(*endpoints)``: a JSON ``<script>`` with URL patterns for ``Batteries.url()`` in JS;
+- ``csrf_token()``: the forms battery's CSRF token ("" when it is not installed);
+- ``batteries_flashes(categories=None)`` / ``batteries_session_in_use()``: used by
+  ``batteries/_flashes.html`` so pages for visitors without a session cookie never open one.
+
+Config: ``BATTERIES_STATIC_URL``, ``FAVICON``, ``APPLICATION_ROOT`` (outside a request).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+import re
 import typing as t
 
+from flask import (
+    current_app,
+    has_app_context,
+    has_request_context,
+    render_template,
+    request,
+)
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
+
+from .flashing import pop_flashes, session_in_use
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
     from jinja2 import Environment
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
 PACKAGE_TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 
@@ -37,3 +65,164 @@ def wrap_loader(loader: BaseLoader) -> ChoiceLoader:
 
 def configure_environment(app: Flask, env: Environment) -> None:
     """Add Batteries' globals to a freshly built Jinja environment of ``app``."""
+    env.globals.update(
+        batteries_js_url=batteries_js_url,
+        batteries_favicon_url=batteries_favicon_url,
+        batteries_session_in_use=session_in_use,
+        batteries_flashes=pop_flashes,
+        js_urls=js_urls,
+        csrf_token=csrf_token,
+    )
+
+
+# -- globals -------------------------------------------------------------------------------
+
+
+def _root() -> str:
+    """The script root of the current request, else ``APPLICATION_ROOT``, without a final /."""
+    if has_request_context():
+        return request.script_root
+    if has_app_context():
+        return str(current_app.config.get("APPLICATION_ROOT") or "/").rstrip("/")
+    return ""
+
+
+def batteries_js_url() -> str:
+    """The stable URL of ``batteries.js`` (``BATTERIES_STATIC_URL`` + ``/batteries.js``)."""
+    prefix = "/_batteries"
+    if has_app_context():
+        prefix = current_app.config.get("BATTERIES_STATIC_URL", prefix)
+    return _root() + "/" + prefix.strip("/") + "/batteries.js"
+
+
+def batteries_favicon_url() -> str | None:
+    """``/favicon.ico`` when the static folder has one (Batteries serves it), else None."""
+    if not has_app_context():
+        return None
+    app = current_app
+    if not app.config.get("FAVICON", True) or not app.static_folder:
+        return None
+    if not os.path.isfile(os.path.join(app.static_folder, "favicon.ico")):
+        return None
+    return _root() + "/favicon.ico"
+
+
+def csrf_token() -> str:
+    """The form CSRF token from :func:`batteries.forms.csrf_token`, or "" without the forms battery."""
+    try:
+        forms = importlib.import_module("batteries.forms")
+    except ModuleNotFoundError as e:
+        if e.name in ("batteries.forms", "wtforms"):
+            return ""
+        raise
+    make = getattr(forms, "csrf_token", None)
+    return str(make()) if make is not None else ""
+
+
+_VARIABLE = re.compile(
+    r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\((?P<args>[^)]*)\))?:)?"
+    r"(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
+
+
+def url_patterns(app: Flask, endpoint: str) -> list[dict[str, t.Any]]:
+    """The URL patterns of ``endpoint`` for JavaScript: ``{"pattern": "/u/{id}", "args": [...]}``.
+
+    ``raw`` lists the arguments whose value may contain ``/`` (``path`` converters); ``defaults``
+    holds what the app's URL defaults would fill in (``lang_code``, say). Rules with the most
+    arguments come first: JavaScript takes the first whose arguments it has.
+    """
+    try:
+        rules = list(app.url_map.iter_rules(endpoint))
+    except KeyError:
+        raise ValueError(f"js_urls: the app has no endpoint {endpoint!r}") from None
+    defaults: dict[str, t.Any] = {}
+    if has_request_context() or has_app_context():
+        app.inject_url_defaults(endpoint, defaults)
+    out = []
+    for rule in rules:
+        args: list[str] = []
+        raw: list[str] = []
+        for match in _VARIABLE.finditer(rule.rule):
+            args.append(match.group("name"))
+            if match.group("converter") == "path":
+                raw.append(match.group("name"))
+        pattern = _root() + _VARIABLE.sub(lambda m: "{" + m.group("name") + "}", rule.rule)
+        entry: dict[str, t.Any] = {"pattern": pattern, "args": args}
+        if raw:
+            entry["raw"] = raw
+        if rule.defaults:
+            entry["args"] = [a for a in args if a not in rule.defaults]
+        out.append(entry)
+    out.sort(key=lambda e: -len(e["args"]))
+    if defaults:
+        for entry in out:
+            entry["defaults"] = {k: str(v) for k, v in defaults.items()}
+    return out
+
+
+def js_urls(*endpoints: str) -> Markup:
+    """A ``<script type="application/json" id="batteries-urls">`` with the URL patterns of
+    ``endpoints`` (all endpoints but ``static`` when none is named), for ``Batteries.url()``.
+
+    Example, in a template: ``{{ js_urls("index", "user.show") }}``; then in JavaScript:
+    ``Batteries.url("user.show", {id: 3, tab: "posts"})`` → ``"/user/3?tab=posts"``.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not endpoints:
+        endpoints = tuple(sorted({r.endpoint for r in app.url_map.iter_rules()} - {"static"}))
+    data = {endpoint: url_patterns(app, endpoint) for endpoint in endpoints}
+    return Markup(
+        '<script type="application/json" id="batteries-urls">'
+        + str(htmlsafe_json_dumps(data))
+        + "</script>"
+    )
+
+
+# -- @templated ----------------------------------------------------------------------------
+
+
+def templated(template: str | None = None) -> t.Callable[[F], F]:
+    """Render the view's dict with a template: Flask's "View Decorators" ``templated`` pattern.
+
+    The view returns a dict (or None, meaning ``{}``), optionally with a status and headers as
+    ``(dict, status)``, ``(dict, headers)`` or ``(dict, status, headers)``; it is rendered with
+    ``template``, or ``<endpoint with "." → "/">.html`` (``"admin.users"`` →
+    ``"admin/users.html"``). Anything else (a string, a response, a redirect) passes through.
+    Async views work as with Flask. Example::
+
+        @app.route("/")
+        @templated()             # renders "index.html"
+        def index():
+            return {"items": load_items()}
+    """
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            rv = current_app.ensure_sync(view)(*args, **kwargs)
+            return _render(template, rv)
+
+        return t.cast(F, wrapper)
+
+    if callable(template):
+        raise TypeError("use @templated() with parentheses (or @templated('page.html'))")
+    return decorator
+
+
+def _render(template: str | None, rv: t.Any) -> t.Any:
+    extra: tuple[t.Any, ...] = ()
+    if isinstance(rv, tuple) and rv and (rv[0] is None or isinstance(rv[0], dict)):
+        rv, extra = rv[0], rv[1:]
+    if rv is None:
+        rv = {}
+    elif not isinstance(rv, dict):
+        return rv
+    name = template
+    if name is None:
+        endpoint = request.endpoint
+        if not endpoint:
+            raise RuntimeError("@templated() without a template name needs a routed request")
+        name = endpoint.replace(".", "/") + ".html"
+    body = render_template(name, **rv)
+    return (body, *extra) if extra else body

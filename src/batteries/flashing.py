@@ -1,0 +1,114 @@
+"""Flash messages with categories: ``flash.success("Saved")`` and a macro that shows them.
+
+Replaces Flask's "Message Flashing" pattern. :data:`flash` is Flask's ``flash`` with one method
+per common category::
+
+    from batteries import flash
+
+    flash("Plain message")                 # category "message", as flask.flash
+    flash("Careful", "warning")            # as flask.flash(message, category)
+    flash.success("Saved.")                # flask.flash("Saved.", "success")
+    flash.error("That did not work.")
+
+In a template, ``{% from "batteries/_flashes.html" import render_flashes %}`` then
+``{{ render_flashes() }}`` shows every waiting message; ``render_flashes(["error"])`` shows (and
+consumes) only the errors and leaves the others waiting for another call or the next page —
+``flask.get_flashed_messages(category_filter=...)`` would drop them all.
+
+Reading flashes needs the session; a visitor who sent no session cookie has none waiting, so the
+macro does not open the session for them (the page then carries no ``Vary: Cookie``), unless
+this very request already used the session (a message flashed before rendering shows at once).
+
+Config: ``SESSION_COOKIE_NAME`` (Flask's).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import flask
+
+__all__ = ["CATEGORIES", "flash", "pop_flashes", "session_in_use"]
+
+#: The categories :data:`flash` has a method for (also the CSS classes of ``_flashes.html``).
+CATEGORIES = ("success", "info", "warning", "error")
+
+_FLASHES_KEY = "_flashes"  # where Flask keeps them in the session
+
+
+class Flash:
+    """Callable like ``flask.flash``; ``.success/.info/.warning/.error(message)`` set the category."""
+
+    def __call__(self, message: str, category: str = "message") -> None:
+        flask.flash(message, category)
+
+    def success(self, message: str) -> None:
+        flask.flash(message, "success")
+
+    def info(self, message: str) -> None:
+        flask.flash(message, "info")
+
+    def warning(self, message: str) -> None:
+        flask.flash(message, "warning")
+
+    def error(self, message: str) -> None:
+        flask.flash(message, "error")
+
+    def __repr__(self) -> str:
+        return "<batteries.flash>"
+
+
+#: ``flash(message, category="message")``, ``flash.success(message)``, ...
+flash = Flash()
+
+
+def session_in_use() -> bool:
+    """True when reading the session costs nothing new: the client sent a session cookie, or
+    this request already opened the session (flashed, logged in...)."""
+    if not flask.has_request_context():
+        return False
+    app = flask.current_app
+    if app.config["SESSION_COOKIE_NAME"] in flask.request.cookies:
+        return True
+    # Peek without going through the ``session`` proxy (that marks the session accessed).
+    ctx = flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
+    opened = getattr(ctx, "_session", None)
+    return bool(opened is not None and (getattr(opened, "accessed", False) or opened))
+
+
+def pop_flashes(categories: t.Iterable[str] | str | None = None) -> list[tuple[str, str]]:
+    """Waiting ``(category, message)`` pairs of ``categories`` (all when None), removed; the
+    others stay waiting. Empty without a request or when :func:`session_in_use` is False."""
+    if not session_in_use():
+        return []
+    if isinstance(categories, str):
+        categories = (categories,)
+    wanted = None if categories is None else set(categories)
+    ctx = flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
+    try:
+        session = flask.session._get_current_object()  # type: ignore[attr-defined]
+    except RuntimeError:
+        return []
+    # Messages Flask already took out of the session for this request (get_flashed_messages)
+    # live on the request context; the rest are still in the session.
+    def keep(pair: tuple[str, str]) -> bool:
+        return wanted is not None and pair[0] not in wanted
+
+    shown: list[tuple[str, str]] = []
+    earlier = getattr(ctx, "flashes", None)
+    if earlier:
+        shown.extend(f for f in earlier if not keep(f))
+        ctx.flashes = [f for f in earlier if keep(f)]
+    if _FLASHES_KEY in session:
+        waiting = session[_FLASHES_KEY]
+        shown.extend(f for f in waiting if not keep(f))
+        kept = [f for f in waiting if keep(f)]
+        try:
+            if kept:
+                if len(kept) != len(waiting):
+                    session[_FLASHES_KEY] = kept
+            else:
+                session.pop(_FLASHES_KEY, None)
+        except RuntimeError:  # a null session (no SECRET_KEY): nothing can be stored
+            pass
+    return [(str(c), m) for c, m in shown]
