@@ -7,6 +7,9 @@ Fixtures, each overridable by a fixture of the same name in the project's ``conf
   or the ``BATTERIES_TEST_APP`` environment variable; ``TESTING`` is set;
 - ``client``: ``app.test_client()``;
 - ``runner``: ``app.test_cli_runner()``.
+- ``db``: :data:`batteries.db` for ``app``, its tables created, with the whole test inside one
+  database transaction that is rolled back at the end (views that commit only release a
+  savepoint), so tests never see each other's rows.
 """
 
 from __future__ import annotations
@@ -78,6 +81,42 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """A CLI runner of ``app`` (``runner.invoke(args=["db", "init"])``)."""
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask) -> t.Iterator[t.Any]:
+    """:data:`batteries.db` for ``app``, with each test in a transaction rolled back at the end.
+
+    The models' tables are created (``create_all``) on the app's database; then one connection
+    opens a transaction, and every ``db.session`` of the app (in requests of the test client
+    and in ``with app.app_context():`` blocks) joins it through a SAVEPOINT: a view's
+    ``commit()`` releases its savepoint, the next request sees the row, and when the test ends
+    the transaction is rolled back, so the next test starts from the same database::
+
+        def test_signup(client, db):
+            client.post("/signup", data={"name": "ann"})      # the view commits
+            with client.application.app_context():
+                assert db.session.scalar(select(User.name)) == "ann"
+
+    Use one thread (the test client does); ``db.engine.connect()`` bypasses the transaction.
+    """
+    from .sqla import db as database
+    from .state import get_state
+
+    with app.app_context():
+        database.create_all()
+        engine = database.engine
+    connection = engine.connect()
+    transaction = connection.begin()
+    binds = get_state(app).sqla_test_binds
+    binds[database._key] = connection
+    try:
+        yield database
+    finally:
+        binds.pop(database._key, None)
+        if transaction.is_active:
+            transaction.rollback()
+        connection.close()
 
 
 # -- login_as (added by the auth battery, batteries.auth) -----------------------------------
