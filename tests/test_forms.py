@@ -741,3 +741,33 @@ def test_random_tokens_and_headers_never_500(field, header, site, origin, protec
     assert response.status_code in (200, 400)
     response = client.post("/form", json=data, headers=headers)
     assert response.status_code in (200, 400)
+
+
+# -- interop: Flask-WTF on a Batteries app ----------------------------------------------
+
+
+def test_flask_wtf_still_works_beside_batteries_forms(app):
+    flask_wtf = pytest.importorskip("flask_wtf")
+    from flask_wtf.csrf import generate_csrf
+
+    flask_wtf.CSRFProtect(app)
+
+    class WtfForm(flask_wtf.FlaskForm):
+        name = StringField(validators=[DataRequired()])
+
+    @app.route("/wtf", methods=["GET", "POST"])
+    def wtf_view():
+        form = WtfForm()
+        if form.validate_on_submit():
+            return {"ok": True, "ours": csrf_token() != ""}
+        return {"token": generate_csrf()}
+
+    client = app.test_client()
+    token = client.get("/wtf").get_json()["token"]
+    assert client.post("/wtf", data={"name": "x"}).status_code == 400  # CSRFProtect refuses
+    assert client.post("/wtf", data={"name": "x", "csrf_token": token}).get_json() == {
+        "ok": True,
+        "ours": True,
+    }
+    with client.session_transaction() as sess:
+        assert "csrf_token" in sess and "_batteries_csrf" in sess  # separate session keys

@@ -444,7 +444,7 @@ def _unhook(app: Flask) -> None:
         if remaining:
             app.before_request_funcs[None] = remaining
         else:
-            del app.before_request_funcs[None]
+            app.before_request_funcs.pop(None, None)
 
 
 def csrf_protect(app: Flask) -> None:
