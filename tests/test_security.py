@@ -48,6 +48,11 @@ def _routes(app: Flask) -> None:
         session["uid"] = 1
         return "in"
 
+    @app.route("/visit")
+    def visit():
+        session["seen"] = True
+        return "seen"
+
 
 @pytest.fixture
 def secured(app: Batteries) -> Batteries:
@@ -64,9 +69,10 @@ def test_headers_off_by_default(app: Batteries) -> None:
     response = app.test_client().get("/")
     for name in DEFAULT_HEADERS:
         assert name not in response.headers
-    # nothing is registered per request for a feature that is off
-    assert app.after_request_funcs == {}
-    assert app.before_request_funcs == {}
+    # the headers battery registers no per-request hook (it works from make_response)
+    hooks = [f for funcs in app.after_request_funcs.values() for f in funcs]
+    hooks += [f for funcs in app.before_request_funcs.values() for f in funcs]
+    assert not [f for f in hooks if getattr(f, "__module__", "") == security.__name__]
 
 
 def test_headers_on(secured: Batteries) -> None:
@@ -198,10 +204,17 @@ def test_session_cookie_defaults(secured: Batteries) -> None:
 
 def test_production_config(secured: Batteries) -> None:
     secured.config.update(PRODUCTION)
-    response = secured.test_client().post("/login", base_url="https://localhost")
+    client = secured.test_client()
+    response = client.get("/visit", base_url="https://localhost")
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    # CSRF_PROTECT_ALL: a cross-site POST without a token is refused, with the headers on
+    refused = client.post(
+        "/login", base_url="https://localhost", headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert refused.status_code in (400, 403)
+    assert refused.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_no_default_secret_key(tmp_path) -> None:

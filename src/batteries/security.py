@@ -237,7 +237,9 @@ PLACEHOLDER_KEYS = frozenset(
         "x",
     }
 )
-_PLACEHOLDER_WORDS = re.compile(r"change[ _-]?(me|this)|insecure|placeholder|not[ _-]?secret|dev[ _-]?key")
+_PLACEHOLDER_WORDS = re.compile(
+    r"change[ _-]?(me|this)|insecure|placeholder|not[ _-]?secret|dev[ _-]?key"
+)
 
 #: Shortest acceptable key, in characters (32 random bytes as hex is 64; Flask's docs make 32).
 MIN_KEY_LENGTH = 32
