@@ -14,6 +14,7 @@ import typing as t
 from .app import Batteries
 from .auth import current_user, login_required, login_user, logout_user
 from .caching import cache, cached
+from .deferred import call_after_response
 from .flashing import flash
 from .lazy import LazyView
 from .scaffold import Blueprint
@@ -49,6 +50,7 @@ __all__ = [
     "Request",
     "cache",
     "cached",
+    "call_after_response",
     "current_user",
     "db",
     "flash",

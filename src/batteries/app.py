@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from . import assets, auth, caching, config, errors, forms, security, spa, tasks, templating
 from . import sqla
+from . import ctx, uploads, wrappers
 from .config import FLASK_SETTINGS, Registry
 from .lazy import LazyRule
 from .scaffold import BatteriesScaffold
@@ -39,6 +40,9 @@ if t.TYPE_CHECKING:  # pragma: no cover
 REGISTRY = Registry.collect(
     FLASK_SETTINGS,
     assets.CONFIG,
+    wrappers.CONFIG,
+    ctx.CONFIG,
+    uploads.CONFIG,
     auth.CONFIG,
     security.CONFIG,
     caching.CONFIG,
@@ -110,6 +114,12 @@ class Batteries(BatteriesScaffold, Flask):
         config.load_layers(self, REGISTRY)
         for battery in BATTERIES:
             battery.init_app(self)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def request_context(self, environ: dict[str, t.Any]) -> ctx.RequestContext:
+        """Flask's request context, applying the method override after routing (``ctx.py``)."""
+        return ctx.RequestContext(self, environ)
 
     # -- responses ------------------------------------------------------------------------
 

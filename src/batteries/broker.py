@@ -37,6 +37,7 @@ import logging
 import threading
 import time
 import typing as t
+import warnings
 from queue import Empty
 
 from celery.backends.database import DatabaseBackend as _CeleryDatabaseBackend
@@ -45,7 +46,7 @@ from kombu.transport.sqlalchemy import Transport as _Transport
 from kombu.transport.sqlalchemy import models
 from sqlalchemy import create_engine, delete, event, or_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import configure_mappers, sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,11 @@ def declare_models(queue_tablename: str = "kombu_queue", message_tablename: str 
             type(
                 "Message", (models.Message, models.ModelBase), {"__tablename__": message_tablename}
             )
+        # kombu's models use lazy="noload", deprecated in SQLAlchemy 2.1: configure the mappers
+        # now, with that one warning silenced, so it never reaches the app (or its tests).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*noload.*", category=DeprecationWarning)
+            configure_mappers()
     return registry["Queue"], registry["Message"]
 
 
@@ -115,8 +121,12 @@ class Channel(_Channel):
     _engines: dict[str, t.Any] = {}  # our own cache, apart from stock kombu's
 
     def __init__(self, connection: t.Any, **kwargs: t.Any) -> None:
-        super().__init__(connection, **kwargs)
         options = connection.client.transport_options
+        declare_models(
+            options.get("queue_tablename", "kombu_queue"),
+            options.get("message_tablename", "kombu_message"),
+        )
+        super().__init__(connection, **kwargs)
         self.visibility_timeout = float(options.get("visibility_timeout", VISIBILITY_TIMEOUT))
         self.max_deliveries = int(options.get("max_deliveries", MAX_DELIVERIES))
         self._queue_ids: dict[str, int] = {}

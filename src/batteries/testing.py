@@ -145,3 +145,27 @@ def login_as(client: FlaskClient) -> t.Callable[[t.Any], FlaskClient]:
         return client
 
     return login
+
+
+# -- celery_eager (added by the tasks battery, batteries.tasks) -----------------------------
+
+
+@pytest.fixture
+def celery_eager(app: Flask) -> t.Iterator[t.Any]:
+    """Run ``app.celery``'s tasks in the test's own process, synchronously, for one test.
+
+    ``task.delay()`` runs the task at once (in an app context, as a worker would) and returns
+    an ``EagerResult``; exceptions raised by the task propagate to the test. Yields the Celery
+    app; its settings are restored afterwards::
+
+        def test_welcome_mail(app, celery_eager):
+            send_welcome.delay(user_id=1).get()
+    """
+    celery_app = app.celery  # type: ignore[attr-defined]
+    changes = {"task_always_eager": True, "task_eager_propagates": True}
+    saved = {key: celery_app.conf.get(key) for key in changes}
+    celery_app.conf.update(changes)
+    try:
+        yield celery_app
+    finally:
+        celery_app.conf.update(saved)

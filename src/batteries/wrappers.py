@@ -1,17 +1,387 @@
-"""``batteries.Request``: Flask's request with content negotiation built in.
+"""``batteries.Request``: Flask's request with content negotiation and body checksums built in.
 
-Set as ``Batteries.request_class``. It adds:
+Set as ``Batteries.request_class``. It replaces Flask's "Request Content Checksums" pattern (a
+stream wrapper the view had to install before touching ``request.form``) and adds:
 
 - ``request.wants_json``: whether the client should be answered with JSON
   (see :mod:`batteries.negotiation`).
+- The body is hashed as it is read, by whatever reads it (``get_data()``, ``form``, ``files``,
+  ``json``, ``stream``, ``input_stream``), without buffering it: sha256 always, plus any algorithm
+  a digest header names. ``request.content_digest("sha256")`` gives the hex digest of the whole
+  body (reading the rest if needed; ``form`` and ``get_data()`` stay usable)::
+
+      @app.post("/api/blob")
+      def blob():
+          data = request.get_data()
+          return {"size": len(data), "sha256": request.content_digest()}
+
+- Verification: a request carrying ``Content-Digest`` or ``Repr-Digest`` (RFC 9530, ``sha-256``
+  and ``sha-512``; entries with other algorithms are ignored, every known entry must match) or
+  ``Content-MD5`` (RFC 1864) is checked when its body has been read to the end. A mismatch
+  raises :class:`ChecksumMismatch` (a 400 naming the header) from inside the read, so nothing
+  derived from the body (form, files, JSON) reaches the view; the ``checksum_mismatch`` signal
+  is sent. A malformed digest header is a 400; a body of unknown length (chunked, and the server
+  does not terminate the stream) with a digest header is a 411. Digests are compared in constant
+  time. ``Repr-Digest`` is checked against the bytes as sent, so it is not checked when the body
+  has a ``Content-Encoding``.
+- JSON bodies nested deeper than ``JSON_MAX_DEPTH`` are refused with a 400 before decoding.
+- A body over ``MAX_CONTENT_LENGTH`` is a 413 whose message says what the limit is.
+
+Config: ``JSON_MAX_DEPTH`` (512), ``MAX_CONTENT_LENGTH`` (16 MiB, Flask's key).
 """
 
 from __future__ import annotations
 
-from flask import Request as FlaskRequest
-from werkzeug.utils import cached_property
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import typing as t
+from collections import ChainMap
+from itertools import accumulate
 
-from . import negotiation
+from flask import Request as FlaskRequest
+from flask import current_app
+from werkzeug.exceptions import BadRequest, LengthRequired, RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_content_length, get_input_stream
+
+from . import negotiation, signals
+from .config import Setting
+
+CONFIG = (
+    Setting(
+        "JSON_MAX_DEPTH",
+        512,
+        (int, type(None)),
+        "deepest nesting accepted in a JSON request body (400 above it; null: no check)",
+    ),
+)
+
+#: digest header keys (RFC 9530) Batteries verifies, and their hashlib names
+DIGEST_ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512"}
+_DIGEST_SIZES = {"sha256": 32, "sha512": 64, "md5": 16}
+_HEADERS = (
+    ("HTTP_CONTENT_DIGEST", "Content-Digest"),
+    ("HTTP_REPR_DIGEST", "Repr-Digest"),
+    ("HTTP_CONTENT_MD5", "Content-MD5"),
+)
+_SF_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*\Z")
+_CHUNK = 64 * 1024
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class ChecksumMismatch(BadRequest):
+    """The body does not match a digest header of the request (400)."""
+
+    def __init__(self, header: str, algorithm: str) -> None:
+        self.header = header
+        self.algorithm = algorithm
+        super().__init__(
+            f"The request body does not match its {header} header ({algorithm}); "
+            "it was changed or cut on the way. Nothing from it was used."
+        )
+
+
+class MalformedDigest(BadRequest):
+    """A digest header could not be parsed (400)."""
+
+
+class DigestLengthRequired(LengthRequired):
+    """A digest header came with a body of unknown length (411)."""
+
+    description = (
+        "A request with a digest header must have a Content-Length (or a server that "
+        "terminates chunked bodies), so that its body can be checked."
+    )
+
+
+class ContentTooLarge(RequestEntityTooLarge):
+    """A 413 whose message names the limit that was exceeded."""
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    if len(value) > limit:
+        value = value[: limit - 3] + "..."
+    return repr(value)
+
+
+def _b64(value: str, header: str, algorithm: str) -> bytes:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedDigest(f"The {header} header is malformed: {_shown(value)} is not base64.") from None
+    if len(raw) != _DIGEST_SIZES[algorithm]:
+        raise MalformedDigest(
+            f"The {header} header is malformed: its {algorithm} value has {len(raw)} bytes, "
+            f"not {_DIGEST_SIZES[algorithm]}."
+        )
+    return raw
+
+
+def parse_digest_field(value: str, header: str) -> dict[str, bytes]:
+    """Parse an RFC 9530 digest field into ``{hashlib name: digest}`` for the known algorithms.
+
+    >>> parse_digest_field("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:", "Content-Digest")
+    {'sha256': b'...'}
+
+    Unknown algorithms are skipped; anything that is not a dictionary of byte sequences raises
+    :class:`MalformedDigest`.
+    """
+    found: dict[str, bytes] = {}
+    if not value.strip():
+        raise MalformedDigest(f"The {header} header is empty.")
+    for member in value.split(","):
+        member = member.strip()
+        key, sep, rest = member.partition("=")
+        key = key.strip()
+        if not _SF_KEY.match(key):
+            raise MalformedDigest(f"The {header} header is malformed near {_shown(member)}.")
+        algorithm = DIGEST_ALGORITHMS.get(key)
+        if algorithm is None:
+            continue  # an algorithm Batteries does not verify: ignored, as RFC 9530 allows
+        item = rest.split(";", 1)[0].strip()  # parameters are ignored
+        if not sep or len(item) < 2 or item[0] != ":" or item[-1] != ":":
+            raise MalformedDigest(
+                f"The {header} header is malformed: {key} must be a byte sequence (:base64:)."
+            )
+        digest = _b64(item[1:-1], header, algorithm)
+        if algorithm in found and not hmac.compare_digest(found[algorithm], digest):
+            raise MalformedDigest(f"The {header} header gives {key} twice, differently.")
+        found[algorithm] = digest
+    return found
+
+
+def expected_digests(environ: t.Mapping[str, t.Any]) -> list[tuple[str, str, bytes]]:
+    """``(header, hashlib name, digest)`` for every digest the request's headers announce."""
+    expected: list[tuple[str, str, bytes]] = []
+    for key, header in _HEADERS:
+        value = environ.get(key)
+        if value is None:
+            continue
+        if header == "Content-MD5":
+            expected.append((header, "md5", _b64(value, header, "md5")))
+            continue
+        if header == "Repr-Digest":
+            encoding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+            if encoding not in ("", "identity"):
+                continue  # the representation is the decoded body, which we never see
+        for algorithm, digest in parse_digest_field(value, header).items():
+            expected.append((header, algorithm, digest))
+    return expected
+
+
+def hashlib_name(algorithm: str) -> str:
+    """``"sha-256"``/``"SHA256"`` → ``"sha256"``; ValueError when hashlib does not know it."""
+    name = algorithm.strip().lower()
+    name = DIGEST_ALGORITHMS.get(name, name.replace("-", "") if name.startswith("sha") else name)
+    try:
+        hashlib.new(name)
+    except (ValueError, TypeError):
+        raise ValueError(f"Unknown digest algorithm {algorithm!r}.") from None
+    return name
+
+
+class BodyDigest:
+    """The request's raw input, hashed (and verified) as it is read.
+
+    Sits between the WSGI input and Werkzeug's ``LimitedStream``, so every path to the body goes
+    through it once. The end of the body is reached when Content-Length bytes were read, or, for
+    a stream the server terminates, when a read returns nothing. There the digests are checked;
+    a mismatch is raised (and kept: every later read raises it again).
+    """
+
+    def __init__(self, environ: t.MutableMapping[str, t.Any]) -> None:
+        self.raw = environ["wsgi.input"]
+        self.hashers: dict[str, t.Any] = {"sha256": hashlib.sha256()}
+        self.total = 0
+        self.finished = False
+        self.error: Exception | None = None
+        self.outer: t.IO[bytes] | None = None
+        self._has_readinto = hasattr(self.raw, "readinto")
+        try:
+            self.expected = expected_digests(environ)
+        except MalformedDigest as e:
+            self.expected = []
+            self.error = e
+            return
+        for _, algorithm, _ in self.expected:
+            if algorithm not in self.hashers:
+                self.hashers[algorithm] = hashlib.new(algorithm)
+        self.length = get_content_length(environ)
+        self.terminated = "wsgi.input_terminated" in environ
+        if self.length is None and not self.terminated:
+            if self.expected and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+                self.error = DigestLengthRequired()
+                return
+            if not self.expected and environ.get("HTTP_TRANSFER_ENCODING"):
+                return  # Werkzeug hides this body; raw readers may still read it to its end
+            self.length = 0
+        if self.length == 0:
+            self._finish()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def add_algorithm(self, name: str) -> None:
+        if name in self.hashers:
+            return
+        if self.total:
+            raise ValueError(
+                f"The {name} digest of this body cannot be computed: {self.total} bytes were "
+                "already read. Ask for it before the body is read."
+            )
+        self.hashers[name] = hashlib.new(name)
+
+    def hexdigest(self, name: str) -> str:
+        return self.hashers[name].hexdigest()  # type: ignore[no-any-return]
+
+    def _finish(self) -> None:
+        self.finished = True
+        for header, algorithm, digest in self.expected:
+            if not hmac.compare_digest(self.hashers[algorithm].digest(), digest):
+                self.error = ChecksumMismatch(header, algorithm)
+                if current_app:
+                    app = current_app._get_current_object()  # type: ignore[attr-defined]
+                    app.logger.warning("Request body does not match its %s (%s).", header, algorithm)
+                    signals.checksum_mismatch.send(app, header=header, algorithm=algorithm)
+                raise self.error
+
+    def _took(self, data: t.Any, asked: int) -> None:
+        n = len(data)
+        if n:
+            self.total += n
+            for hasher in self.hashers.values():
+                hasher.update(data)
+            if self.length is not None and self.total >= self.length:
+                self._finish()
+        elif asked and self.length is None and self.terminated:
+            self._finish()
+
+    def _room(self, size: int | None) -> int:
+        """How many bytes one read may take (never past Content-Length)."""
+        if self.length is None:
+            return _CHUNK if size is None or size < 0 else size
+        left = self.length - self.total
+        return left if size is None or size < 0 else min(size, left)
+
+    # -- the stream interface ----------------------------------------------------------------
+
+    def readinto(self, buffer: t.Any) -> int:
+        self.check()
+        view = memoryview(buffer).cast("B")
+        room = self._room(len(view))
+        if room <= 0:
+            return 0
+        if self._has_readinto:
+            n = self.raw.readinto(view[:room]) or 0
+        else:
+            data = self.raw.read(room)
+            n = len(data)
+            view[:n] = data
+        self._took(view[:n], room)
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.check()
+        if size is None or size < 0:
+            return self.readall()
+        room = self._room(size)
+        if room <= 0:
+            return b""
+        data = self.raw.read(room)
+        self._took(data, room)
+        return data  # type: ignore[no-any-return]
+
+    def readall(self) -> bytes:
+        self.check()
+        parts = []
+        while not self.finished:
+            room = self._room(_CHUNK if self.length is None else None)
+            if room <= 0:
+                break
+            data = self.raw.read(min(room, 1024 * 1024))
+            self._took(data, room)
+            if not data:
+                break
+            parts.append(data)
+        return b"".join(parts)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self.check()
+        room = self._room(size)
+        if room <= 0:
+            return b""
+        data = self.raw.readline(room)
+        self._took(data, room)
+        return data  # type: ignore[no-any-return]
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        close = getattr(self.raw, "close", None)
+        if close is not None:
+            close()
+
+
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def _json_depth(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``data`` (brackets inside strings skipped)."""
+    data = re.sub(rb"\\.", b"", data, flags=re.DOTALL)  # escapes, including \"
+    data = re.sub(rb'"[^"]*"', b"", data)  # strings
+    brackets = re.sub(rb"[^\[\]{}]+", b"", data)
+    if not brackets:
+        return 0
+    return max(accumulate(map(_STEP.__getitem__, brackets)))
+
+
+class JSONTooDeep(ValueError):
+    """A JSON body nests deeper than ``JSON_MAX_DEPTH`` (answered with a 400)."""
+
+
+class _DepthCheckedJSON:
+    """The app's JSON provider, refusing too-deep documents before decoding them."""
+
+    def __init__(self, inner: t.Any, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+
+    def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
+        data = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else bytes(s)
+        if data.count(b"[") + data.count(b"{") > self._limit:
+            depth = _json_depth(data)
+            if depth > self._limit:
+                # a ValueError becomes Werkzeug's 400 (or None with silent=True)
+                raise JSONTooDeep(
+                    f"The JSON body is nested {depth} levels deep; JSON_MAX_DEPTH allows {self._limit}."
+                )
+        return self._inner.loads(s, **kwargs)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._inner, name)
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % (factor // 8) == 0:
+            return f"{n / factor:g} {unit}"
+    return f"{n} bytes"
 
 
 class Request(FlaskRequest):
@@ -21,3 +391,136 @@ class Request(FlaskRequest):
     def wants_json(self) -> bool:
         """True when the client should be answered with JSON rather than HTML."""
         return negotiation.wants_json(self)
+
+    # -- method override ---------------------------------------------------------------------
+
+    @property
+    def original_method(self) -> str:
+        """The method the client sent (``POST`` when a method override was applied)."""
+        return self.environ.get("batteries.original_method", self.method)  # type: ignore[no-any-return]
+
+    # -- body hashing ------------------------------------------------------------------------
+
+    def _body_digest(self) -> BodyDigest:
+        body = self.__dict__.get("_batteries_body")
+        if body is None:
+            body = self.__dict__["_batteries_body"] = BodyDigest(self.environ)
+        return body  # type: ignore[no-any-return]
+
+    @cached_property
+    def stream(self) -> t.IO[bytes]:
+        """Werkzeug's guarded input stream, reading through the hashing layer."""
+        if self.shallow:
+            raise RuntimeError(
+                "This request was created with shallow=True: reading the body is disabled."
+            )
+        body = self._body_digest()
+        body.check()
+        environ = ChainMap({"wsgi.input": body}, self.environ)
+        try:
+            stream = get_input_stream(environ, max_content_length=self.max_content_length)  # type: ignore[arg-type]
+        except RequestEntityTooLarge as e:
+            raise self._explain_too_large(e) from None
+        body.outer = stream
+        return stream
+
+    @property  # type: ignore[override]
+    def input_stream(self) -> t.IO[bytes]:
+        """The raw WSGI input (no length guard, as in Werkzeug), still hashed as it is read."""
+        body = self._body_digest()
+        body.check()
+        return body  # type: ignore[return-value]
+
+    def content_digest(self, algorithm: str = "sha256") -> str:
+        """Hex digest of the whole body with ``algorithm`` (a hashlib name or ``"sha-256"``).
+
+        Reads what is left of the body first; ``request.form``/``get_data()`` stay usable when
+        they were not read yet. sha256 (and any algorithm a digest header names) is always
+        available; another algorithm only before the body is read, else ValueError.
+        """
+        name = hashlib_name(algorithm)
+        body = self._body_digest()
+        body.check()
+        body.add_algorithm(name)
+        if not body.finished:
+            self._read_to_end(body)
+        return body.hexdigest(name)
+
+    def _read_to_end(self, body: BodyDigest) -> None:
+        cached = getattr(self, "_cached_data", None)
+        if cached is None:
+            if "form" not in self.__dict__ and self.mimetype in FORM_MIMETYPES:
+                self._load_form_data()
+            elif body.total == 0 and "stream" not in self.__dict__:
+                self.get_data(cache=True)
+        stream = body.outer if body.outer is not None else self.stream
+        while not body.finished:
+            if isinstance(stream, LimitedStream) and stream.is_exhausted:
+                break
+            if not stream.read(_CHUNK):
+                break
+        body.check()
+
+    # -- limits and JSON ---------------------------------------------------------------------
+
+    def _explain_too_large(self, error: RequestEntityTooLarge) -> RequestEntityTooLarge:
+        if isinstance(error, ContentTooLarge):
+            return error
+        limit = self.max_content_length
+        length = self.content_length
+        body = self.__dict__.get("_batteries_body")
+        read = body.total if body is not None else 0
+        if limit is not None and ((length is not None and length > limit) or read >= limit):
+            message = (
+                f"The request body is larger than the {_size(limit)} this server accepts "
+                "(MAX_CONTENT_LENGTH)."
+            )
+        else:
+            message = (
+                "A form field is larger than MAX_FORM_MEMORY_SIZE, or the form has more parts "
+                "than MAX_FORM_PARTS."
+            )
+        return ContentTooLarge(message)
+
+    def _get_file_stream(self, *args: t.Any, **kwargs: t.Any) -> t.IO[bytes]:
+        stream = super()._get_file_stream(*args, **kwargs)
+        self.__dict__.setdefault("_batteries_spooled", []).append(stream)
+        return stream
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except BaseException as e:
+            # A body cut short or refused: drop the half-received files now, not at GC.
+            for stream in self.__dict__.pop("_batteries_spooled", ()):
+                stream.close()
+            if isinstance(e, RequestEntityTooLarge):
+                raise self._explain_too_large(e) from None
+            raise
+        self.__dict__.pop("_batteries_spooled", None)
+
+    def get_data(  # type: ignore[override]
+        self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+    ) -> bytes | str:
+        try:
+            return super().get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)  # type: ignore[call-overload,no-any-return]
+        except RequestEntityTooLarge as e:
+            raise self._explain_too_large(e) from None
+
+    def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
+        if isinstance(e, JSONTooDeep):
+            raise BadRequest(str(e)) from e
+        return super().on_json_loading_failed(e)
+
+    @property  # type: ignore[override]
+    def json_module(self) -> t.Any:
+        """The app's JSON provider, with ``JSON_MAX_DEPTH`` checked before decoding."""
+        inner = self.__dict__.get("_json_module", FlaskRequest.json_module)
+        limit = current_app.config.get("JSON_MAX_DEPTH", 512) if current_app else 512
+        if limit is None:
+            return inner
+        return _DepthCheckedJSON(inner, limit)
+
+    @json_module.setter
+    def json_module(self, value: t.Any) -> None:
+        self.__dict__["_json_module"] = value

@@ -1,0 +1,585 @@
+"""batteries.cache and @cached: backends from config, fail-open on a dead or hung Redis, keys."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+from conftest import service_up
+from flask import Blueprint, make_response, session
+
+from batteries import Batteries, cache, cached
+from batteries.caching import SafeCache, get_cache
+from batteries.config import ConfigError
+from batteries.signals import cache_hit, cache_miss
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def spare_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def simple_app(app):
+    app.config["CACHE_TYPE"] = "simple"
+    return app
+
+
+@pytest.fixture
+def signals():
+    seen: list[tuple[str, str]] = []
+
+    def hit(sender, key, **extra):
+        seen.append(("hit", key))
+
+    def miss(sender, key, **extra):
+        seen.append(("miss", key))
+
+    cache_hit.connect(hit)
+    cache_miss.connect(miss)
+    yield seen
+    cache_hit.disconnect(hit)
+    cache_miss.disconnect(miss)
+
+
+def counted_view(app, rule="/page", **options):
+    calls = {"n": 0}
+
+    @app.route(rule, methods=["GET", "HEAD", "POST"], endpoint=f"v{uuid.uuid4().hex[:8]}")
+    @cached(**options)
+    def view():
+        calls["n"] += 1
+        return f"body {calls['n']}"
+
+    return calls
+
+
+# -- the cache object ---------------------------------------------------------------------------
+
+
+def test_default_is_filesystem_in_instance_folder_and_config_untouched(app):
+    assert not any(key.startswith("CACHE_") for key in app.config)
+    with app.app_context():
+        assert cache.set("k", {"a": 1})
+        assert cache.get("k") == {"a": 1}
+        store = get_cache(app)
+    assert store.name == "filesystem " + os.path.join(app.instance_path, "cache")
+    assert store.prefix == "test_app:"
+    assert os.listdir(os.path.join(app.instance_path, "cache"))
+    assert not any(key.startswith("CACHE_") for key in app.config)
+
+
+def test_filesystem_cache_is_shared_between_app_instances_of_one_project(tmp_path):
+    def make():
+        a = Batteries("proj", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+        return a
+
+    first, second = make(), make()  # as two gunicorn workers would
+    with first.app_context():
+        cache.set("shared", 42)
+    with second.app_context():
+        assert cache.get("shared") == 42
+    other = Batteries("other", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+    with other.app_context():
+        assert cache.get("shared") is None  # its own key prefix
+
+
+def test_simple_cache_operations(simple_app):
+    with simple_app.app_context():
+        assert cache.get("missing") is None
+        assert cache.set("a", 1)
+        assert cache.add("a", 2) is False
+        assert cache.has("a")
+        assert cache.get_many("a", "b") == [1, None]
+        cache.set_many({"b": 2, "c": 3})
+        assert cache.get_dict("b", "c") == {"b": 2, "c": 3}
+        assert cache.inc("n") == 1 and cache.inc("n", 5) == 6
+        assert cache.delete("a")
+        assert cache.get("a") is None
+        assert cache.clear()
+        assert cache.get("b") is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("null", "null"),
+        ("NullCache", "null"),
+        ("SimpleCache", "simple"),
+        ("flask_caching.backends.SimpleCache", "simple"),
+        ("FileSystemCache", "filesystem"),
+        ("filesystem", "filesystem"),
+    ],
+)
+def test_flask_caching_spellings(app, setting, expected):
+    app.config["CACHE_TYPE"] = setting
+    store = get_cache(app)
+    assert store.name.startswith(expected)
+
+
+def test_flask_caching_cache_dir(app, tmp_path):
+    app.config.update(CACHE_TYPE="FileSystemCache", CACHE_DIR=str(tmp_path / "fc"))
+    with app.app_context():
+        cache.set("x", 1)
+    assert os.listdir(tmp_path / "fc")
+
+
+def test_unknown_cache_type_is_a_clear_error(app):
+    app.config["CACHE_TYPE"] = "mongo"
+    with app.app_context(), pytest.raises(ConfigError, match="CACHE_TYPE 'mongo'"):
+        cache.get("x")
+
+
+def test_null_cache_never_stores(app):
+    app.config["CACHE_TYPE"] = "null"
+    with app.app_context():
+        cache.set("x", 1)
+        assert cache.get("x") is None
+
+
+def test_two_apps_have_separate_caches(tmp_path):
+    a = Batteries("a", root_path=str(tmp_path), instance_path=str(tmp_path / "a"))
+    b = Batteries("b", root_path=str(tmp_path), instance_path=str(tmp_path / "b"))
+    for x in (a, b):
+        x.config["CACHE_TYPE"] = "simple"
+    with a.app_context():
+        cache.set("k", "from a")
+        with b.app_context():
+            assert cache.get("k") is None
+            cache.set("k", "from b")
+        assert cache.get("k") == "from a"
+    assert get_cache(a) is not get_cache(b)
+
+
+def test_memoize_and_delete_memoized(simple_app):
+    calls = []
+
+    @cache.memoize(timeout=60)
+    def square(n, *, offset=0):
+        calls.append(n)
+        return n * n + offset if n else None
+
+    with simple_app.app_context():
+        assert square(3) == 9 and square(3) == 9
+        assert square(3, offset=1) == 10
+        assert square(0) is None and square(0) is None  # None is cached too
+        assert calls == [3, 3, 0]
+        cache.delete_memoized(square, 3)
+        assert square(3) == 9 and calls == [3, 3, 0, 3]
+        assert square(3, offset=1) == 10 and len(calls) == 4
+        cache.delete_memoized(square)
+        square(3)
+        square(3, offset=1)
+        assert len(calls) == 6
+        with pytest.raises(TypeError, match="not decorated"):
+            cache.delete_memoized(len)
+
+
+def test_cache_clear_command(app):
+    from batteries.cli import cli
+
+    with app.app_context():
+        cache.set("x", 1)
+    result = app.test_cli_runner().invoke(cli, ["cache", "clear"])
+    assert result.exit_code == 0, result.output
+    assert "Cleared the cache" in result.output
+    with app.app_context():
+        assert cache.get("x") is None
+
+
+# -- @cached --------------------------------------------------------------------------------------
+
+
+def test_cached_hits_and_misses_with_signals(simple_app, signals):
+    calls = counted_view(simple_app)
+    client = simple_app.test_client()
+    assert client.get("/page").text == "body 1"
+    assert client.get("/page").text == "body 1"
+    assert calls["n"] == 1
+    assert [kind for kind, _ in signals] == ["miss", "hit"]
+    assert signals[0][1] == "view:localhost/page"
+
+
+def test_cached_key_sorts_query_string_and_keeps_host_apart(simple_app, signals):
+    calls = counted_view(simple_app)
+    client = simple_app.test_client()
+    assert client.get("/page?b=2&a=1").text == "body 1"
+    assert client.get("/page?a=1&b=2").text == "body 1"
+    assert client.get("/page?a=2&b=2").text == "body 2"
+    assert client.get("/page").text == "body 3"
+    assert client.get("/page", base_url="http://other.example").text == "body 4"
+    assert client.get("/page", base_url="http://localhost/mounted").status_code == 200
+    assert calls["n"] == 5  # script_root is part of the key
+
+
+def test_cached_without_query_string(simple_app):
+    calls = counted_view(simple_app, query_string=False)
+    client = simple_app.test_client()
+    client.get("/page?x=1")
+    assert client.get("/page?x=2").text == "body 1"
+    assert calls["n"] == 1
+
+
+def test_head_shares_the_get_entry_and_post_is_not_cached(simple_app):
+    calls = counted_view(simple_app)
+    client = simple_app.test_client()
+    head = client.head("/page")
+    assert head.status_code == 200 and head.data == b""
+    assert client.get("/page").text == "body 1"
+    assert client.post("/page").text == "body 2"
+    assert client.post("/page").text == "body 3"
+    assert client.get("/page").text == "body 1"
+    assert calls["n"] == 3
+
+
+def test_only_plain_200_responses_are_stored(simple_app):
+    state = {"n": 0}
+
+    @simple_app.get("/r/<kind>")
+    @cached()
+    def view(kind):
+        state["n"] += 1
+        if kind == "missing":
+            return "nope", 404
+        if kind == "cookie":
+            response = make_response("with cookie")
+            response.set_cookie("c", "1")
+            return response
+        if kind == "private":
+            response = make_response("private")
+            response.cache_control.private = True
+            return response
+        if kind == "stream":
+            return simple_app.response_class(iter([b"a", b"b"]))
+        if kind == "vary":
+            response = make_response("vary")
+            response.vary.add("Accept-Language")
+            return response
+        return "ok"
+
+    client = simple_app.test_client()
+    for kind in ("missing", "cookie", "private", "stream", "vary"):
+        before = state["n"]
+        client.get(f"/r/{kind}")
+        client.get(f"/r/{kind}")
+        assert state["n"] == before + 2, kind
+    client.get("/r/plain")
+    client.get("/r/plain")
+    assert state["n"] == 11
+
+
+def test_a_view_that_reads_the_session_is_not_cached(simple_app):
+    calls = {"n": 0}
+
+    @simple_app.get("/s")
+    @cached()
+    def view():
+        calls["n"] += 1
+        return f"hello {session.get('name', 'anon')} {calls['n']}"
+
+    client = simple_app.test_client()
+    first = client.get("/s")
+    assert "Cookie" in first.headers.get("Vary", "")
+    client.get("/s")
+    assert calls["n"] == 2
+
+
+def test_a_session_written_after_the_view_is_seen_before_storing(simple_app):
+    # The cookie is set when the session is saved, after the view and after_request:
+    # the response is checked only then (finding 18).
+    calls = {"n": 0}
+
+    @simple_app.get("/w")
+    @cached()
+    def view():
+        calls["n"] += 1
+        return "hi"
+
+    @simple_app.after_request
+    def mark(response):
+        if calls["n"] == 1:
+            session["seen"] = True
+        return response
+
+    client = simple_app.test_client()
+    first = client.get("/w")
+    assert "Set-Cookie" in first.headers
+    client.delete_cookie("session")
+    client.get("/w")
+    assert calls["n"] == 2  # the first response was not stored
+
+
+def test_requests_with_a_session_cookie_skip_the_cache(simple_app):
+    calls = counted_view(simple_app)
+    client = simple_app.test_client()
+    client.get("/page")
+    client.set_cookie("session", "whatever")
+    assert client.get("/page").text == "body 2"
+    assert calls["n"] == 2
+
+
+def test_vary_on_callable_keys_per_user(simple_app):
+    calls = {"n": 0}
+
+    @simple_app.get("/me")
+    @cached(vary_on=lambda: session.get("user"))
+    def me():
+        calls["n"] += 1
+        return f"user {session.get('user')} {calls['n']}"
+
+    @simple_app.get("/login/<name>")
+    def login(name):
+        session["user"] = name
+        return "ok"
+
+    alice, bob = simple_app.test_client(), simple_app.test_client()
+    alice.get("/login/alice")
+    bob.get("/login/bob")
+    assert alice.get("/me").text == "user alice 1"
+    assert bob.get("/me").text == "user bob 2"
+    assert alice.get("/me").text == "user alice 1"
+    assert bob.get("/me").text == "user bob 2"
+    assert calls["n"] == 2
+
+
+def test_vary_on_header_names(simple_app):
+    calls = {"n": 0}
+
+    @simple_app.get("/lang")
+    @cached(vary_on=["Accept-Language"])
+    def lang():
+        calls["n"] += 1
+        from flask import request
+
+        response = make_response(f"{request.headers.get('Accept-Language')} {calls['n']}")
+        response.vary.add("Accept-Language")
+        return response
+
+    client = simple_app.test_client()
+    assert client.get("/lang", headers={"Accept-Language": "de"}).text == "de 1"
+    assert client.get("/lang", headers={"Accept-Language": "fr"}).text == "fr 2"
+    assert client.get("/lang", headers={"Accept-Language": "de"}).text == "de 1"
+
+
+def test_unless_and_custom_key(simple_app):
+    skip = {"on": False}
+    calls = counted_view(simple_app, "/u", unless=lambda: skip["on"], key=lambda: "fixed")
+    client = simple_app.test_client()
+    client.get("/u?a=1")
+    assert client.get("/u?a=2").text == "body 1"  # key= replaces the URL
+    skip["on"] = True
+    assert client.get("/u").text == "body 2"
+    assert calls["n"] == 2
+    with simple_app.app_context():
+        assert cache.get("view:fixed")[0] == b"body 1"
+
+
+def test_cached_on_a_blueprint(simple_app):
+    bp = Blueprint("bp", __name__, url_prefix="/bp")
+    calls = {"n": 0}
+
+    @bp.get("/x")
+    @cached(timeout=30)
+    def x():
+        calls["n"] += 1
+        return {"n": calls["n"]}
+
+    simple_app.register_blueprint(bp)
+    client = simple_app.test_client()
+    assert client.get("/bp/x").json == {"n": 1}
+    cached_response = client.get("/bp/x")
+    assert cached_response.json == {"n": 1}
+    assert cached_response.mimetype == "application/json"
+
+
+def test_cached_entries_of_two_apps_stay_apart(tmp_path):
+    apps = []
+    for name in ("one", "two"):
+        a = Batteries(name, root_path=str(tmp_path), instance_path=str(tmp_path / "shared"))
+
+        @a.get("/")
+        @cached()
+        def index(name=name):
+            return name
+
+        apps.append(a)
+    assert apps[0].test_client().get("/").text == "one"
+    assert apps[1].test_client().get("/").text == "two"
+    assert apps[0].test_client().get("/").text == "one"
+
+
+# -- Redis ----------------------------------------------------------------------------------------
+
+
+needs_redis = pytest.mark.skipif(not service_up(6379), reason="Redis on 127.0.0.1:6379 is down")
+
+
+@pytest.fixture
+def redis_app(app):
+    prefix = f"batteries-test-{uuid.uuid4().hex}:"
+    app.config.update(CACHE_TYPE="redis", CACHE_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    yield app
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.mark.services
+@needs_redis
+def test_redis_cache_and_clear_keep_to_their_prefix(redis_app):
+    import redis
+
+    raw = redis.Redis.from_url(REDIS_URL)
+    outsider = f"batteries-test-outsider-{uuid.uuid4().hex}"
+    raw.set(outsider, "x", ex=60)
+    try:
+        calls = counted_view(redis_app)
+        client = redis_app.test_client()
+        assert client.get("/page").text == "body 1"
+        assert client.get("/page").text == "body 1"
+        with redis_app.app_context():
+            cache.set("n", 5)
+            assert cache.inc("n") == 6
+            assert cache.clear()
+            assert cache.get("n") is None
+        assert raw.get(outsider) == b"x"
+        assert calls["n"] == 1
+    finally:
+        raw.delete(outsider)
+        raw.close()
+
+
+@pytest.mark.services
+@needs_redis
+def test_flask_caching_redis_spelling(app):
+    prefix = f"batteries-test-{uuid.uuid4().hex}:"
+    app.config.update(CACHE_TYPE="RedisCache", CACHE_REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix)
+    with app.app_context():
+        assert cache.set("k", [1, 2])
+        assert cache.get("k") == [1, 2]
+        cache.delete("k")
+
+
+def test_dead_redis_degrades_to_misses_and_logs_once(app, caplog):
+    app.config.update(CACHE_TYPE="redis", CACHE_URL=f"redis://127.0.0.1:{spare_port()}/0")
+    calls = counted_view(app)
+    client = app.test_client()
+    with caplog.at_level(logging.WARNING, logger="batteries.caching"):
+        bodies = [client.get("/page").text for _ in range(5)]
+        with app.app_context():
+            assert cache.set("x", 1) is False
+            assert cache.get_many("a", "b") == [None, None]
+            assert cache.has("x") is False
+            store = get_cache(app)
+    assert bodies == [f"body {n}" for n in range(1, 6)]
+    assert calls["n"] == 5
+    assert store.failures == 1  # the breaker kept later calls from dialling
+    warnings = [r for r in caplog.records if r.name == "batteries.caching"]
+    assert len(warnings) == 1
+    assert "unavailable" in warnings[0].getMessage()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of our own on a spare port: ours to kill, stop and restart."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = spare_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", str(tmp_path)]
+
+    class Server:
+        process: subprocess.Popen | None = None
+
+        def start(self):
+            self.process = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            deadline = time.monotonic() + 10
+            while not service_up(port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("private redis-server did not start")
+                time.sleep(0.02)
+
+        def kill(self):
+            self.process.kill()
+            self.process.wait()
+
+    server = Server()
+    server.port = port
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.kill()
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.services
+def test_redis_killed_then_restarted_recovers(app, private_redis, caplog):
+    app.config.update(
+        CACHE_TYPE="redis",
+        CACHE_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+        CACHE_RETRY_AFTER=0.2,
+    )
+    calls = counted_view(app)
+    client = app.test_client()
+    assert client.get("/page").text == "body 1"
+    assert client.get("/page").text == "body 1"
+    private_redis.kill()
+    with caplog.at_level(logging.INFO, logger="batteries.caching"):
+        assert client.get("/page").text == "body 2"  # served, uncached
+        assert client.get("/page").text == "body 3"
+        private_redis.start()  # empty: the old entry is gone
+        with app.app_context():
+            assert wait_until(lambda: cache.set("probe", 1))
+        assert client.get("/page").text == "body 4"
+        assert client.get("/page").text == "body 4"  # cached again
+    messages = [r.getMessage() for r in caplog.records if r.name == "batteries.caching"]
+    assert any("unavailable" in m for m in messages)
+    assert any("is back" in m for m in messages)
+    assert calls["n"] == 4
+
+
+@pytest.mark.services
+def test_hung_redis_is_skipped_then_recovers(app, private_redis):
+    app.config.update(
+        CACHE_TYPE="redis",
+        CACHE_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+        CACHE_RETRY_AFTER=0.2,
+    )
+    with app.app_context():
+        assert cache.set("k", "v")
+        os.kill(private_redis.process.pid, signal.SIGSTOP)
+        try:
+            assert cache.get("k") is None  # the 0.5 s socket timeout, then a miss
+            store: SafeCache = cache._get_current_object()
+            assert not store.available
+            assert cache.get("k") is None  # breaker open: not dialled
+            assert store.failures == 1
+        finally:
+            os.kill(private_redis.process.pid, signal.SIGCONT)
+        assert wait_until(lambda: cache.get("k") == "v")

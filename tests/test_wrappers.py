@@ -1,0 +1,455 @@
+"""batteries.Request: body hashing, digest verification, JSON depth, 413 messages."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+
+import pytest
+from flask import request
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from batteries.signals import checksum_mismatch
+from batteries.wrappers import _json_depth, parse_digest_field
+
+BOUNDARY = "batteriesboundary"
+MULTIPART = (
+    f"--{BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="a"\r\n\r\n'
+    "1\r\n"
+    f"--{BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="f"; filename="x.txt"\r\n'
+    "Content-Type: text/plain\r\n\r\n"
+    "hello file\r\n"
+    f"--{BOUNDARY}--\r\n"
+).encode()
+
+BODIES = {
+    "urlencoded": (b"a=1&b=%C3%A9", "application/x-www-form-urlencoded"),
+    "multipart": (MULTIPART, f"multipart/form-data; boundary={BOUNDARY}"),
+    "json": (b'{"a": [1, 2, {"b": "c"}]}', "application/json"),
+    "raw": (bytes(range(256)) * 300, "application/octet-stream"),
+}
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def b64(algorithm: str, data: bytes) -> str:
+    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+
+
+def content_digest(data: bytes, algorithm: str = "sha256") -> str:
+    key = {"sha256": "sha-256", "sha512": "sha-512"}[algorithm]
+    return f"{key}=:{b64(algorithm, data)}:"
+
+
+READERS = {
+    "get_data": lambda: request.get_data(),
+    "data": lambda: request.data,
+    "form": lambda: request.form.to_dict(),
+    "files": lambda: {k: v.read() for k, v in request.files.items()},
+    "json": lambda: request.get_json(silent=True),
+    "stream": lambda: request.stream.read(),
+    "stream_chunks": lambda: b"".join(iter(lambda: request.stream.read(7), b"")),
+    "input_stream": lambda: request.input_stream.read(),
+    "values": lambda: request.values.to_dict(),
+}
+
+
+@pytest.fixture
+def echo(app):
+    """POST /echo?read=<reader>: reads the body one way, then returns its digest."""
+
+    @app.post("/echo")
+    def echo():
+        READERS[request.args.get("read", "get_data")]()
+        return {"sha256": request.content_digest()}
+
+    return app
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_digest_whatever_reads_the_body(echo, kind, reader):
+    body, content_type = BODIES[kind]
+    response = echo.test_client().post(
+        f"/echo?read={reader}", data=body, content_type=content_type
+    )
+    assert response.status_code == 200, response.data
+    assert response.json["sha256"] == sha256(body)
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+def test_content_digest_keeps_form_and_data_usable(app, kind):
+    body, content_type = BODIES[kind]
+
+    @app.post("/")
+    def view():
+        digest = request.content_digest()
+        return {
+            "digest": digest,
+            "form": request.form.to_dict(),
+            "files": sorted(request.files),
+            "json": request.get_json(silent=True),
+            "data": len(request.get_data()),
+        }
+
+    result = app.test_client().post("/", data=body, content_type=content_type).json
+    assert result["digest"] == sha256(body)
+    if kind == "urlencoded":
+        assert result["form"] == {"a": "1", "b": "é"}
+    if kind == "multipart":
+        assert result["form"] == {"a": "1"} and result["files"] == ["f"]
+    if kind == "json":
+        assert result["json"] == {"a": [1, 2, {"b": "c"}]}
+    if kind in ("json", "raw"):
+        assert result["data"] == len(body)
+
+
+def test_form_parsed_in_a_hook_before_the_view(app):
+    @app.before_request
+    def touch_form():
+        request.form  # noqa: B018
+
+    @app.post("/")
+    def view():
+        return {"digest": request.content_digest(), "a": request.form["a"]}
+
+    result = app.test_client().post("/", data={"a": "x" * 1000}).json
+    assert result == {"digest": sha256(b"a=" + b"x" * 1000), "a": "x" * 1000}
+
+
+def test_content_digest_after_partial_stream_read(app):
+    body = b"0123456789" * 10_000
+
+    @app.post("/")
+    def view():
+        first = request.stream.read(10)
+        return {"first": first.decode(), "digest": request.content_digest()}
+
+    result = app.test_client().post("/", data=body).json
+    assert result == {"first": "0123456789", "digest": sha256(body)}
+
+
+def test_other_algorithms(app):
+    body = b"some body"
+
+    @app.post("/before")
+    def before():
+        name = request.args["a"]
+        return {name: request.content_digest(name), "sha256": request.content_digest("sha-256")}
+
+    @app.post("/after")
+    def after():
+        request.get_data()
+        try:
+            request.content_digest("sha1")
+        except ValueError as e:
+            return {"error": str(e)}
+        return {"error": None}
+
+    client = app.test_client()
+    for name in ("sha1", "MD5", "sha512"):
+        assert client.post(f"/before?a={name}", data=body).json == {
+            name: hashlib.new(name.lower(), body).hexdigest(),
+            "sha256": sha256(body),
+        }
+    error = client.post("/after", data=body).json["error"]
+    assert "sha1" in error and "already read" in error
+    with app.test_request_context(data=b""), pytest.raises(ValueError, match="nope"):
+        request.content_digest("nope")
+
+
+def test_empty_and_bodyless_requests(app):
+    @app.route("/", methods=["GET", "POST"])
+    def view():
+        return request.content_digest()
+
+    client = app.test_client()
+    assert client.get("/").text == sha256(b"")
+    assert client.post("/").text == sha256(b"")
+
+
+# -- verification -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def verified(app):
+    ran = []
+
+    @app.post("/v")
+    def view():
+        value = READERS[request.args.get("read", "get_data")]()
+        ran.append(value)
+        return {"ok": True}
+
+    app.ran = ran  # type: ignore[attr-defined]
+    return app
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+@pytest.mark.parametrize("header", ["Content-Digest", "Repr-Digest", "Content-MD5"])
+def test_good_digest_passes_bad_digest_is_400(verified, kind, header):
+    body, content_type = BODIES[kind]
+    reader = {"urlencoded": "form", "multipart": "files", "json": "json", "raw": "stream"}[kind]
+
+    def value(data: bytes) -> str:
+        return b64("md5", data) if header == "Content-MD5" else content_digest(data)
+
+    client = verified.test_client()
+    ok = client.post(
+        f"/v?read={reader}", data=body, content_type=content_type, headers={header: value(body)}
+    )
+    assert ok.status_code == 200
+
+    bad = client.post(
+        f"/v?read={reader}",
+        data=body,
+        content_type=content_type,
+        headers={header: value(body + b"x")},
+    )
+    assert bad.status_code == 400
+    assert header in bad.text
+    assert len(verified.ran) == 1  # the view never got the bad body's content
+
+
+def test_mismatch_sends_signal_and_json_error(verified):
+    seen = []
+
+    def receiver(sender, **extra):
+        seen.append((sender, extra))
+
+    with checksum_mismatch.connected_to(receiver):
+        response = verified.test_client().post(
+            "/v",
+            data=b'{"x": 1}',
+            content_type="application/json",
+            headers={"Content-Digest": content_digest(b"other"), "Accept": "application/json"},
+        )
+    assert response.status_code == 400
+    assert response.json["status"] == 400
+    assert "Content-Digest" in response.json["message"]
+    assert seen == [(verified, {"header": "Content-Digest", "algorithm": "sha256"})]
+
+
+def test_every_known_entry_must_match_unknown_ignored(verified):
+    body = b"payload"
+    client = verified.test_client()
+    good = f"{content_digest(body)}, {content_digest(body, 'sha512')}"
+    assert client.post("/v", data=body, headers={"Content-Digest": good}).status_code == 200
+    half = f"{content_digest(body)}, {content_digest(b'nope', 'sha512')}"
+    response = client.post("/v", data=body, headers={"Content-Digest": half})
+    assert response.status_code == 400 and "sha512" in response.text
+    unknown = f"md5=:{b64('md5', b'other')}:, unixsum=:AAAA:, {content_digest(body)}"
+    assert client.post("/v", data=body, headers={"Content-Digest": unknown}).status_code == 200
+    only_unknown = "crc32c=:AAAAAA==:;param=1"
+    assert client.post("/v", data=body, headers={"Content-Digest": only_unknown}).status_code == 200
+
+
+def test_repr_digest_not_checked_for_encoded_bodies(verified):
+    body = b"\x1f\x8b gzip bytes"
+    response = verified.test_client().post(
+        "/v",
+        data=body,
+        headers={"Repr-Digest": content_digest(b"decoded"), "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("Content-Digest", "sha-256=abc"),
+        ("Content-Digest", "sha-256=:not base64!:"),
+        ("Content-Digest", "sha-256=:AAAA:"),  # wrong length
+        ("Content-Digest", "sha-256"),
+        ("Content-Digest", "SHA-256=:AAAA:"),
+        ("Content-Digest", ""),
+        ("Content-Digest", "=:AAAA:"),
+        ("Repr-Digest", "sha-512=:" + "A" * 10 + ":"),
+        ("Content-MD5", "not base64"),
+        ("Content-MD5", base64.b64encode(b"short").decode()),
+    ],
+)
+def test_malformed_digest_header_is_400(verified, header, value):
+    for reader in ("get_data", "form", "stream"):
+        response = verified.test_client().post(
+            f"/v?read={reader}", data={"a": "1"}, headers={header: value}
+        )
+        assert response.status_code == 400, (reader, response.data)
+        assert header in response.text
+    assert verified.ran == []
+
+
+def test_parse_digest_field():
+    digest = hashlib.sha256(b"").digest()
+    encoded = base64.b64encode(digest).decode()
+    assert parse_digest_field(f"sha-256=:{encoded}:;x=1", "Content-Digest") == {"sha256": digest}
+    assert parse_digest_field("adler=:AAAA:", "Content-Digest") == {}
+
+
+def test_unknown_length_with_digest_header_is_411(app):
+    @app.post("/")
+    def view():
+        return {"data": request.get_data().decode()}
+
+    def post(headers):
+        builder = EnvironBuilder(
+            path="/", method="POST", input_stream=io.BytesIO(b"chunked body"), headers=headers
+        )
+        environ = builder.get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+        return app.test_client().open(environ)
+
+    response = post({"Content-Digest": content_digest(b"chunked body")})
+    assert response.status_code == 411
+    assert "Content-Length" in response.text
+    # Without a digest header Werkzeug's safe default applies: no body, no error.
+    assert post({}).json == {"data": ""}
+
+
+def test_terminated_stream_is_verified_at_its_end(app):
+    body = b"streamed without a length " * 1000
+
+    @app.post("/")
+    def view():
+        return {"n": len(request.get_data()), "digest": request.content_digest()}
+
+    def post(header):
+        builder = EnvironBuilder(
+            path="/",
+            method="POST",
+            input_stream=io.BytesIO(body),
+            headers={"Content-Digest": header},
+        )
+        environ = builder.get_environ()
+        environ.pop("CONTENT_LENGTH", None)
+        environ["wsgi.input_terminated"] = True
+        return app.test_client().open(environ)
+
+    assert post(content_digest(body)).json == {"n": len(body), "digest": sha256(body)}
+    assert post(content_digest(b"other")).status_code == 400
+
+
+def test_failure_is_sticky(app):
+    with app.test_request_context(
+        "/", method="POST", data=b"abc", headers={"Content-Digest": content_digest(b"abd")}
+    ):
+        for _ in range(2):
+            with pytest.raises(Exception, match="does not match"):
+                request.get_data()
+        with pytest.raises(Exception, match="does not match"):
+            request.content_digest()
+
+
+def test_client_disconnect_is_400(app):
+    @app.post("/")
+    def view():
+        return {"value": repr(READERS[request.args["read"]]())}
+
+    for reader in ("form", "get_data"):
+        environ = EnvironBuilder(
+            path=f"/?read={reader}",
+            method="POST",
+            data=b"a=1&b=2",
+            content_type="application/x-www-form-urlencoded",
+        ).get_environ()
+        environ["CONTENT_LENGTH"] = "1000"  # the client promised more than it sent
+        _, status, _ = run_wsgi_app(app, environ, buffered=True)
+        assert status.startswith("400")
+
+
+# -- JSON depth and sizes -----------------------------------------------------------------
+
+
+@pytest.fixture
+def json_app(app):
+    @app.post("/j")
+    def view():
+        silent = "silent" in request.args
+        return {"value": request.get_json(silent=silent) is not None}
+
+    return app
+
+
+def test_json_depth_limit(json_app):
+    client = json_app.test_client()
+    deep = "[" * 600 + "]" * 600
+    response = client.post("/j", data=deep, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json["status"] == 400 and "JSON_MAX_DEPTH" in response.json["message"]
+    assert client.post("/j?silent", data=deep, content_type="application/json").json == {
+        "value": False
+    }
+    thousand = "[" * 1000 + "]" * 1000  # a 500 on stock Flask with Python 3.11
+    assert client.post("/j", data=thousand, content_type="application/json").status_code == 400
+    shallow = json.dumps([[1, [2]]] * 1000)  # many brackets, little depth
+    assert client.post("/j", data=shallow, content_type="application/json").json == {
+        "value": True
+    }
+    in_strings = json.dumps({"s": "[" * 5000, "t": ['\\"[' * 600]})
+    assert client.post("/j", data=in_strings, content_type="application/json").status_code == 200
+    json_app.config["JSON_MAX_DEPTH"] = 1000
+    assert client.post("/j", data=deep, content_type="application/json").status_code == 200
+
+
+def test_json_depth_counter():
+    assert _json_depth(b"{}") == 1
+    assert _json_depth(b'{"a": [[{"b": "]]]]"}]]}') == 4
+    assert _json_depth(b'["\\\\", ["\\"["]]') == 2
+    assert _json_depth(b"12") == 0
+
+
+def test_json_still_uses_the_app_provider(app):
+    seen = []
+
+    class Provider(type(app.json)):  # type: ignore[misc]
+        def loads(self, s, **kwargs):
+            seen.append(s)
+            return super().loads(s, **kwargs)
+
+    app.json = Provider(app)
+
+    @app.post("/")
+    def view():
+        return request.json
+
+    assert app.test_client().post("/", json={"a": 1}).json == {"a": 1}
+    assert seen[0] == b'{"a": 1}'
+
+
+def test_17_mib_body_is_413_with_a_clear_message(app):
+    @app.post("/")
+    def view():
+        request.get_data()
+        return "read"
+
+    big = b"x" * (17 * 1024 * 1024)
+    client = app.test_client()
+    response = client.post("/", data=big)
+    assert response.status_code == 413
+    assert "16 MiB" in response.text and "MAX_CONTENT_LENGTH" in response.text
+    response = client.post("/", data=big, headers={"Accept": "application/json"})
+    assert response.status_code == 413
+    assert "MAX_CONTENT_LENGTH" in response.json["message"]
+    app.config["MAX_CONTENT_LENGTH"] = None
+    assert client.post("/", data=big).status_code == 200
+
+
+def test_form_limits_get_their_own_message(app):
+    app.config["MAX_FORM_MEMORY_SIZE"] = 10
+
+    @app.post("/")
+    def view():
+        return request.form.to_dict()
+
+    response = app.test_client().post(
+        "/", data={"a": "x" * 100, "f": (io.BytesIO(b"x"), "f.txt")}
+    )
+    assert response.status_code == 413
+    assert "MAX_FORM_MEMORY_SIZE" in response.text
