@@ -171,7 +171,7 @@ def user_loader(target: Scaffold, loader: UserLoader | None = None) -> t.Any:
     from flask.sansio.blueprints import Blueprint
 
     if isinstance(target, Blueprint):
-        target.record_once(lambda setup: _set_loader(setup.app, loader))
+        target.record_once(lambda setup: _set_loader(t.cast("Flask", setup.app), loader))
     else:
         # Checked like Flask's setup methods: a loader added after the first request would
         # leave earlier requests with a different idea of who is logged in.
@@ -181,7 +181,7 @@ def user_loader(target: Scaffold, loader: UserLoader | None = None) -> t.Any:
 
 
 def _set_loader(app: Flask, loader: UserLoader) -> None:
-    get_state(app).user_loader = loader
+    get_state(app).user_loader = loader  # type: ignore[attr-defined]
 
 
 def _get_loader(app: Flask) -> UserLoader:
@@ -495,7 +495,7 @@ def safe_next(default: str = "/") -> str:
         return redirect(safe_next(url_for("index")))
     """
     target = request.values.get("next")
-    return target if is_safe_path(target) else default
+    return target if target is not None and is_safe_path(target) else default
 
 
 # -- passwords ------------------------------------------------------------------------------
