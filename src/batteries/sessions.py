@@ -7,6 +7,10 @@
 - Flask builds a new itsdangerous serializer for every request that opens a session (about 9% of
   a "hello" request). :class:`SessionInterface` keeps one per key set and rebuilds it only when
   ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` change.
+- A request without a ``Cookie`` header gets an empty session without parsing cookies or
+  touching the serializer, and a session nobody read, changed or filled is not "saved" (Flask
+  reads seven cookie settings before finding there is nothing to do). The outcome is Flask's in
+  every case: same cookies, same ``Vary: Cookie``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from flask.sessions import NullSession, SecureCookieSessionInterface
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
+    from flask.sessions import SecureCookieSession, SessionMixin
+    from flask.wrappers import Request, Response
     from itsdangerous import URLSafeTimedSerializer
 
 SECRET_KEY_HELP = (
@@ -93,6 +99,19 @@ class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with the serializer kept between requests."""
 
     null_session_class = BatteriesNullSession
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # No Cookie header at all (most first visits, API clients, health checks): the session
+        # is empty whatever the cookie settings, so skip parsing cookies and the serializer.
+        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # Empty, never read and never changed: Flask would add no cookie and no Vary header.
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:  # type: ignore[override]
         if not app.secret_key:
