@@ -23,6 +23,7 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import assets, auth, caching, config, errors, forms, security, spa, tasks, templating
+from . import sqlite
 from . import sqla
 from . import ctx, uploads, wrappers
 from .config import FLASK_SETTINGS, Registry
@@ -49,10 +50,11 @@ REGISTRY = Registry.collect(
     tasks.CONFIG,
     forms.CONFIG,
     sqla.CONFIG,
+    sqlite.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla, sqlite)
 
 
 class ServedResponse(HTTPException):

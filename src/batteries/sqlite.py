@@ -1,0 +1,161 @@
+"""SQLite without an ORM: Flask's "Using SQLite 3 with Flask" pattern, built in.
+
+::
+
+    from batteries.sqlite import get_db, init_db, query_db
+
+    @app.get("/users/<int:id>")
+    def user(id):
+        row = query_db("select * from user where id = ?", [id], one=True)
+        if row is None:
+            abort(404)
+        return {"name": row["name"]}
+
+    @app.post("/users")
+    def add_user():
+        db = get_db()
+        db.execute("insert into user (name) values (?)", [request.form["name"]])
+        db.commit()
+        return "", 201
+
+- :func:`get_db` opens one connection per app context, on first use, and closes it at
+  teardown (uncommitted changes are discarded: commit what you mean to keep). Rows are
+  :class:`sqlite3.Row` (``row["name"]`` and ``row[0]``); foreign keys are enforced; columns
+  declared ``date``, ``timestamp`` or ``datetime`` come back as :mod:`datetime` objects through
+  explicit adapters (Python 3.12 deprecates sqlite3's implicit ones and warns).
+- :func:`init_db` runs ``schema.sql`` from the app's folder.
+- The default file is the one ``batteries.db`` uses too (``<instance>/app.sqlite``), so an app can
+  move from raw SQL to SQLAlchemy, or mix them, on the same database.
+
+Config:
+    ``SQLITE_DATABASE`` (default ``<instance>/app.sqlite``; the instance folder is created on
+    first use).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import typing as t
+
+from flask import current_app, g
+
+from .config import Setting, value
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
+    from flask import Flask
+
+_KEY = "_batteries_sqlite"
+
+
+def _default_path(app: Flask) -> str:
+    return os.path.join(app.instance_path, "app.sqlite")
+
+
+CONFIG = (
+    Setting(
+        "SQLITE_DATABASE",
+        _default_path,
+        (str,),
+        "file of batteries.sqlite's get_db() (':memory:' for a private in-memory database)",
+        shown="<instance>/app.sqlite",
+    ),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Close the app context's connection at teardown (Batteries does it for every app)."""
+    app.teardown_appcontext(_close_db)
+
+
+def _close_db(exc: BaseException | None) -> None:
+    connection = g.__dict__.pop(_KEY, None)
+    if connection is not None:
+        connection.close()
+
+
+def database_path(app: Flask) -> str:
+    """The app's ``SQLITE_DATABASE``."""
+    return str(value(app, CONFIG[0]))
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection to ``path`` set up as :func:`get_db`'s are (rows, foreign keys, dates)."""
+    import sqlite3
+
+    _register_adapters()
+    if path != ":memory:" and not path.startswith("file:"):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    connection = sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def get_db() -> sqlite3.Connection:
+    """The current app context's connection, opened on first use."""
+    store = g.__dict__
+    connection = store.get(_KEY)
+    if connection is None:
+        connection = store[_KEY] = connect(database_path(current_app))
+    return connection  # type: ignore[no-any-return]
+
+
+def query_db(query: str, args: t.Sequence[t.Any] | t.Mapping[str, t.Any] = (), one: bool = False) -> t.Any:
+    """Run ``query`` with ``args``: all rows, or with ``one=True`` the first row (or None)."""
+    cursor = get_db().execute(query, args)
+    try:
+        return cursor.fetchone() if one else cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def init_db(schema: str = "schema.sql") -> None:
+    """Run the SQL script ``schema`` (relative to the app's ``root_path``) and commit."""
+    with current_app.open_resource(schema, "r") as f:
+        script = f.read()
+    connection = get_db()
+    connection.executescript(script)
+    connection.commit()
+
+
+_registered = False
+
+
+def _register_adapters() -> None:
+    """Explicit date/datetime adapters and converters (ISO 8601 text, as sqlite3 used to do)."""
+    global _registered
+    if _registered:
+        return
+    import sqlite3
+
+    sqlite3.register_adapter(datetime.date, _adapt_date)
+    sqlite3.register_adapter(datetime.datetime, _adapt_datetime)
+    sqlite3.register_converter("date", _convert_date)
+    sqlite3.register_converter("timestamp", _convert_datetime)
+    sqlite3.register_converter("datetime", _convert_datetime)
+    _registered = True
+
+
+def _adapt_date(value: datetime.date) -> str:
+    return value.isoformat()
+
+
+def _adapt_datetime(value: datetime.datetime) -> str:
+    return value.isoformat(" ")
+
+
+def _convert_date(raw: bytes) -> datetime.date | datetime.datetime | str:
+    return _convert_datetime(raw)
+
+
+def _convert_datetime(raw: bytes) -> datetime.datetime | datetime.date | str:
+    text = raw.decode()
+    try:
+        if len(text) == 10:  # a bare date stored in a timestamp column
+            return datetime.date.fromisoformat(text)
+        return datetime.datetime.fromisoformat(text)
+    except ValueError:  # not a date after all: the text, rather than a failed request
+        return text
