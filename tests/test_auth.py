@@ -527,6 +527,23 @@ def test_someone_elses_remember_cookie_dies_at_login(site):
     assert client.get("/whoami").text == "anonymous"
 
 
+def test_bad_session_cookies_mean_logged_out(site):
+    client = site.test_client()
+    login(client)
+    good = client.get_cookie("session").value
+    client.set_cookie("session", good[:-3] + "AAA")  # tampered signature
+    assert location(client.get("/secret")) == "/auth/login?next=/secret"
+
+    site.config["SECRET_KEY"] = "a new key"  # the old one rotated out, not a fallback
+    client.set_cookie("session", good)
+    assert client.get("/secret").status_code == 302
+    response = client.get("/secret", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+
+    fresh = site.test_client()
+    assert fresh.get("/secret", headers={"Cookie": "session=" + "x" * 5000}).status_code == 302
+
+
 # -- safe_next ------------------------------------------------------------------------------
 
 BAD_NEXT = [
@@ -617,6 +634,29 @@ def test_safe_next_property(app, text):
     with app.test_request_context("/", query_string={"next": text}):
         result = safe_next("DEFAULT")
     assert result == "DEFAULT" or (result == text and _same_site_path(result))
+
+
+@settings(
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.builds(
+        lambda prefix, rest: prefix + rest,
+        _prefixes,
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    )
+)
+def test_login_location_header_property(site, text):
+    """The raw Location after login starts with exactly one "/" followed by neither / nor \\."""
+    response = login(site.test_client(), next=text)
+    assert response.status_code == 302
+    raw = response.headers["Location"]
+    assert raw.startswith("/")
+    assert raw[1:2] not in ("/", "\\")
+    assert "\\" not in raw and "\r" not in raw and "\n" not in raw
 
 
 # -- passwords ------------------------------------------------------------------------------
