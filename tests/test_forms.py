@@ -587,6 +587,46 @@ def test_protect_all_fetch_metadata_and_origin(app, protected, headers, status):
         assert "CSRF check failed" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("base", "origin", "status"),
+    [
+        ("https://localhost", "https://localhost", 200),
+        ("https://localhost", "http://localhost", 400),  # downgrade
+        ("http://localhost", "https://localhost", 200),  # TLS ended at a proxy
+        ("https://localhost:8443", "https://localhost:8443", 200),
+        ("https://localhost:8443", "https://localhost", 400),
+    ],
+)
+def test_protect_all_origin_scheme_and_port(protected, base, origin, status):
+    response = protected.post("/plain", base_url=base, headers={"Origin": origin})
+    assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_cross_site_text_plain_body_is_not_json(client):
+    token = get_token(client)
+    body = json.dumps({"name": "Ada", "csrf_token": token})
+    response = client.post("/form", data=body, content_type="text/plain")
+    assert errors_of(response)["csrf_token"] == [batteries.forms.MESSAGES["missing"]]
+
+
+def test_protect_all_exempt_lazy_view(app, protected, tmp_path, monkeypatch):
+    if not hasattr(app, "lazy_url"):
+        pytest.skip("app.lazy_url is not available in this tree")
+    (tmp_path / "lazy_forms_views.py").write_text(
+        "from batteries.forms import csrf_exempt\n"
+        "@csrf_exempt\n"
+        "def hook():\n"
+        "    return 'lazy ok'\n"
+        "def guarded():\n"
+        "    return 'guarded ok'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    app.lazy_url("lazy_forms_views.hook", "/lazy-hook", methods=["POST"])
+    app.lazy_url("lazy_forms_views.guarded", "/lazy-guarded", methods=["POST"])
+    assert protected.post("/lazy-hook").get_data(as_text=True) == "lazy ok"
+    assert protected.post("/lazy-guarded").status_code == 400
+
+
 def test_protect_all_messages_name_the_reason(protected):
     response = protected.post(
         "/plain", headers={"Sec-Fetch-Site": "cross-site", "Accept": "application/json"}

@@ -301,8 +301,13 @@ def csrf_exempt(target: _Exemptable) -> _Exemptable:
 def is_exempt(app: Flask) -> bool:
     """True when the current request's view or one of its blueprints is exempt."""
     view = app.view_functions.get(request.endpoint) if request.endpoint else None
-    if view is not None and getattr(view, _EXEMPT_ATTR, False):
-        return True
+    if view is not None:
+        if getattr(view, _EXEMPT_ATTR, False):
+            return True
+        if hasattr(view, "import_name") and callable(getattr(view, "load", None)):
+            # A lazily imported view (batteries.LazyView): look at the real function.
+            if getattr(view.load(), _EXEMPT_ATTR, False):
+                return True
     for name in request.blueprints:
         blueprint = app.blueprints.get(name)
         if blueprint is not None and getattr(blueprint, _EXEMPT_ATTR, False):
@@ -380,6 +385,8 @@ def origin_failure(app: Flask) -> str | None:
     found = _host_of(origin.strip().lower())
     if found is None:
         return f"the Origin header {_shown(origin)} is not a valid origin."
+    if found[0] == "http" and request.scheme == "https":
+        return f"the request comes from {_shown(origin)}, an insecure (http) origin."
     if found[1] == _request_host():
         return None
     return (
