@@ -154,3 +154,75 @@ def test_load_refuses_other_hosts():
     load_module = load("load")
     with pytest.raises(ValueError, match="loopback"):
         load_module.main(["--tiny", "--host", "192.0.2.1"])
+
+
+# -- the hot paths made faster for the benchmark keep Flask's behaviour ----------------------
+
+
+def _session_app(cls, tmp_path):
+    from flask import session
+
+    app = cls("bench_session_app", root_path=str(tmp_path))
+    app.config.update(SECRET_KEY="k", TESTING=True)
+
+    @app.route("/untouched")
+    def untouched():
+        return "x"
+
+    @app.route("/read")
+    def read():
+        return str(session.get("n"))
+
+    @app.route("/write")
+    def write():
+        session["n"] = session.get("n", 0) + 1
+        return "w"
+
+    @app.route("/permanent")
+    def permanent():
+        session.permanent = True
+        session["p"] = 1
+        return "p"
+
+    @app.route("/clear")
+    def clear():
+        session.clear()
+        return "c"
+
+    return app
+
+
+def _outcome(response):
+    return (
+        response.status_code,
+        response.get_data(as_text=True),
+        sorted(response.headers.getlist("Vary")),
+        [
+            c.split(";")[0].split("=")[0] + ("=" if "=;" not in c and "=" in c else "")
+            for c in response.headers.getlist("Set-Cookie")
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["/untouched"],
+        ["/read"],
+        ["/write", "/untouched", "/read"],
+        ["/write", "/clear", "/untouched"],
+        ["/permanent", "/untouched", "/read"],
+    ],
+)
+def test_session_fast_paths_answer_as_flask(tmp_path, steps):
+    """No Cookie header → no cookie parsing; untouched empty session → no save. Same outcome
+    (status, body, Vary, Set-Cookie) as Flask's own session interface, step by step."""
+    from flask import Flask
+
+    from batteries import Batteries
+
+    outcomes = {}
+    for cls in (Flask, Batteries):
+        client = _session_app(cls, tmp_path / cls.__name__).test_client()
+        outcomes[cls.__name__] = [_outcome(client.get(step)) for step in steps]
+    assert outcomes["Batteries"] == outcomes["Flask"]
