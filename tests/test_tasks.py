@@ -461,3 +461,14 @@ def test_worker_and_beat_commands_are_registered():
     assert cli.commands["worker"].context_settings["ignore_unknown_options"]
     assert "beat" in cli.commands
     assert any(p.name == "with_worker" for p in cli.commands["run"].params)
+
+
+@pytest.mark.timeout(30)
+def test_results_endpoint_with_the_result_backend_down(app):
+    # Celery is built inside the request here (through current_app), and the backend is dead.
+    dead = f"redis://127.0.0.1:{spare_port()}/0"
+    app.config["CELERY"] = {"broker_url": dead, "result_backend": dead}
+    app.task_results("/tasks/<task_id>")
+    response = app.test_client().get("/tasks/abc")
+    assert response.status_code == 200
+    assert response.json["state"] == "UNKNOWN" and response.json["ready"] is False

@@ -135,6 +135,7 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
 
 def get_celery(app: Flask) -> Celery:
     """The app's Celery app: the user's own ``app.extensions["celery"]``, or Batteries' one."""
+    app = getattr(app, "_get_current_object", lambda: app)()  # current_app works too
     state = get_state(app)
     ours = getattr(state, "celery", None)
     theirs = app.extensions.get("celery")
@@ -351,6 +352,7 @@ _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 @click.command(
     "worker",
     context_settings=_PASS_THROUGH,
+    add_help_option=False,  # --help reaches Celery: its worker options are listed
     short_help="Run a Celery worker for the app.",
 )
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
@@ -366,6 +368,7 @@ def worker_command(celery_args: tuple[str, ...]) -> None:
 @click.command(
     "beat",
     context_settings=_PASS_THROUGH,
+    add_help_option=False,
     short_help="Run Celery beat (periodic tasks) for the app.",
 )
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
