@@ -371,6 +371,28 @@ def test_login_rotates_session_and_csrf_secret(site):
         assert "_user_id" not in sess  # Flask-Login's key is not ours
 
 
+def test_login_and_logout_invalidate_csrf_tokens_of_the_forms_battery(site):
+    from batteries.forms import check_token, csrf_token
+
+    @site.get("/token")
+    def token():
+        return csrf_token()
+
+    @site.post("/check")
+    def check():
+        return check_token(request.form["token"]) or "valid"
+
+    client = site.test_client()
+    before = client.get("/token").text
+    assert client.post("/check", data={"token": before}).text == "valid"
+    login(client)
+    assert client.post("/check", data={"token": before}).text != "valid"
+    during = client.get("/token").text
+    assert client.post("/check", data={"token": during}).text == "valid"
+    client.post("/auth/logout")
+    assert client.post("/check", data={"token": during}).text != "valid"
+
+
 def test_logout_clears_user_and_remember_cookie(site):
     client = site.test_client()
     login(client, remember="1")
