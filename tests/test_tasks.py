@@ -48,6 +48,11 @@ def record(key, value):
     return {"key": key, "value": value * 2, "app": current_app.name}
 
 
+@app.get("/record/<key>")
+def record_view(key):
+    return record.delay(key, 4).get(timeout=30)
+
+
 @app.celery.task
 def slow_effect(key, seconds):
     with db() as conn:
@@ -186,7 +191,63 @@ def killed_worker_task_runs_once(project: Project) -> None:
     assert project.rows("effects", key) == 1
 
 
+def killed_pool_child_task_runs_once(project: Project) -> None:
+    """F7: SIGKILL only the pool child running the task; the worker runs it again, once."""
+    key = uuid.uuid4().hex
+    with project.app.app_context():
+        result = project.module.slow_effect.delay(key, 1)
+    assert wait_until(lambda: project.rows("starts", key) == 1)
+    with sqlite3.connect(project.instance / "effects.sqlite", timeout=30) as conn:
+        (child,) = conn.execute("select pid from starts where key = ?", (key,)).fetchone()
+    os.kill(child, signal.SIGKILL)
+    with project.app.app_context():
+        assert result.get(timeout=60) == "done"
+    assert project.rows("starts", key) == 2
+    assert project.rows("effects", key) == 1
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.update(int(x) for x in f.read().split())
+    return found
+
+
 # -- real workers -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_run_with_worker_serves_and_runs_tasks(project):
+    p = project()
+    port = spare_port()
+    log_path = p.tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "batteries", "--app", p.module_name, "run", "--debug",
+             "--no-reload", "--port", str(port), "--with-worker"],  # fmt: skip
+            cwd=p.tmp_path,
+            env=p.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        import urllib.request
+
+        assert wait_until(lambda: service_up(port), 60), log_path.read_text()[-2000:]
+        worker_pids = children(server.pid)
+        assert worker_pids
+        key = uuid.uuid4().hex
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/record/{key}", timeout=60) as r:
+            body = json.loads(r.read())
+        assert body == {"key": key, "value": 8, "app": p.module_name}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+    # The worker goes with the server, however the server ended.
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in worker_pids), 30)
 
 
 @pytest.mark.slow
@@ -202,6 +263,7 @@ def test_embedded_broker_round_trip_and_acked_rows_deleted(project):
 
     assert wait_until(lambda: pending() == 0)  # acked messages are deleted
     killed_worker_task_runs_once(p)
+    killed_pool_child_task_runs_once(p)
 
 
 @pytest.mark.slow

@@ -380,6 +380,17 @@ def beat_command(celery_args: tuple[str, ...]) -> None:
     get_celery(app).start(["beat", *celery_args])
 
 
+def _die_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM when the server process ends, however it ends."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # pragma: no cover - not glibc
+        pass
+
+
 def start_worker_process(app_import_path: str | None) -> t.Any:
     """Start ``batteries worker`` in a subprocess (for ``batteries run --with-worker``)."""
     import atexit
@@ -390,7 +401,7 @@ def start_worker_process(app_import_path: str | None) -> t.Any:
     if app_import_path:
         command += ["--app", app_import_path]
     command += ["worker", "--loglevel", "INFO"]
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
     def stop() -> None:
         if process.poll() is None:
