@@ -184,7 +184,7 @@ def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
         if lifetime <= timedelta(0):
             lifetime = None
     found = (keys, lifetime)
-    state.csrf_settings = (secret, tuple(fallbacks), limit, found)
+    state.csrf_settings = (secret, tuple(fallbacks), limit, found)  # type: ignore[attr-defined]
     return found
 
 
@@ -306,7 +306,7 @@ def is_exempt(app: Flask) -> bool:
             return True
         if hasattr(view, "import_name") and callable(getattr(view, "load", None)):
             # A lazily imported view (batteries.LazyView): look at the real function.
-            if getattr(view.load(), _EXEMPT_ATTR, False):
+            if getattr(view.load(), _EXEMPT_ATTR, False):  # type: ignore[union-attr]
                 return True
     for name in request.blueprints:
         blueprint = app.blueprints.get(name)
