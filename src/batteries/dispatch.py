@@ -22,11 +22,12 @@ What they guarantee:
   a 500, the error is logged, the other keys are unaffected and the next request retries.
 - At most ``max_apps`` made apps are kept (least recently used dropped first).
 - A mounted app (``combine``, ``PathDispatcher``) whose ``SESSION_COOKIE_PATH`` is not set gets
-  its mount path, so two apps' session cookies never overwrite each other.
+  its mount path (and, if its cookie is still called ``session``, the name
+  ``session-<prefix>``), so two apps' session cookies never overwrite or shadow each other.
 - The mount prefix moves from ``PATH_INFO`` to ``SCRIPT_NAME``: ``url_for`` in a mounted app
   builds URLs under its prefix.
 
-Config: ``SESSION_COOKIE_PATH`` of the mounted apps (set when unset).
+Config: ``SESSION_COOKIE_PATH`` (and ``SESSION_COOKIE_NAME``) of the mounted apps, set when unset.
 """
 
 from __future__ import annotations
@@ -52,12 +53,20 @@ MAX_KEY_LENGTH = 200
 
 
 def _keep_session_cookie_apart(app: t.Any, path: str) -> None:
-    """Give a mounted Flask app's session cookie its mount path (when the app did not say)."""
+    """Give a mounted Flask app's session cookie its mount path (when the app did not say).
+
+    The cookie name gets the path too when it is Flask's default ``session``: browsers send
+    every cookie whose path matches, and which of two same-named cookies comes first is only a
+    recommendation (RFC 6265), so a path alone could hand one app the other's cookie.
+    """
     config = getattr(app, "config", None)
     if config is None or not hasattr(config, "get"):
         return
     if config.get("SESSION_COOKIE_PATH") is None and config.get("APPLICATION_ROOT", "/") == "/":
         config["SESSION_COOKIE_PATH"] = path
+        if config.get("SESSION_COOKIE_NAME") == "session":
+            suffix = re.sub(r"[^A-Za-z0-9_]+", "-", path).strip("-")
+            config["SESSION_COOKIE_NAME"] = f"session-{suffix}"
 
 
 class _AppCache:

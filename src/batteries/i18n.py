@@ -67,7 +67,8 @@ def _check(languages: t.Iterable[str], default: str) -> tuple[str, ...]:
 
 
 def _prefix(languages: tuple[str, ...]) -> str:
-    return "/<any(" + ", ".join(languages) + f"):{ARG}>"
+    quoted = ", ".join(f'"{lang}"' for lang in languages)  # quoted: "pt-BR" is not a name
+    return f"/<any({quoted}):{ARG}>"
 
 
 def localize(target: Flask | Blueprint, languages: t.Iterable[str], default: str) -> None:
@@ -169,10 +170,33 @@ def _fill_lang_code(
         values[ARG] = current if current in languages else default
 
 
+def best_language(accept: t.Iterable[tuple[str, float]], languages: tuple[str, ...], default: str) -> str:
+    """The first of ``languages`` the client accepts, in its order of preference.
+
+    ``de-CH`` matches ``de-CH`` or else ``de``; ``de`` matches ``de`` or else ``de-AT``.
+    """
+    by_lower = {lang.lower().replace("_", "-"): lang for lang in languages}
+    for value, quality in accept:
+        if quality <= 0:
+            continue
+        wanted = value.lower().replace("_", "-")
+        if wanted == "*":
+            return default
+        if wanted in by_lower:
+            return by_lower[wanted]
+        primary = wanted.split("-", 1)[0]
+        if primary in by_lower:
+            return by_lower[primary]
+        for lower, lang in by_lower.items():
+            if lower.split("-", 1)[0] == primary:
+                return lang
+    return default
+
+
 def _redirect_to_language() -> Response:
     """``/`` → ``/<best language>/`` from ``Accept-Language``."""
     languages, default = get_state(current_app).i18n
-    best = request.accept_languages.best_match(languages, default=default) or default
+    best = best_language(request.accept_languages, languages, default)
     response = redirect(request.script_root + "/" + best + "/")
     response.vary.add("Accept-Language")
     return response
