@@ -137,5 +137,96 @@
 
   // ---- uploads with progress (request layer) ------------------------------------------------
 
+  /* Batteries.upload(url, formData, {method, headers, onProgress, signal}) -> Promise.
+   * Sends `formData` (a FormData, Blob or string) with XMLHttpRequest, because fetch() cannot
+   * report upload progress. `onProgress(fraction, loaded, total)` is called as bytes leave the
+   * browser (`fraction` is between 0 and 1, or null when the size is unknown) and once more
+   * with fraction 1 when the upload is complete. Sends the X-CSRFToken header when the page has
+   * <meta name="csrf-token"> and Accept: application/json, so errors come back as JSON.
+   * Resolves to {status, body, xhr} (body parsed when JSON); rejects with an Error whose .status
+   * and .body are set on a non-2xx answer (413: file too large, 400: type not allowed...), or on a
+   * network error or abort (status 0). Pass {signal: controller.signal} to cancel.
+   *
+   *   Batteries.upload("/upload", new FormData(form), {
+   *     onProgress: function (fraction) { bar.value = fraction; }
+   *   }).then(function (r) { location = r.body.url; }, function (e) { alert(e.message); });
+   */
+  Batteries.upload = function (url, formData, options) {
+    options = options || {};
+    return new Promise(function (resolve, reject) {
+      var xhr = new global.XMLHttpRequest();
+      var progress = options.onProgress;
+      var failed = function (message) {
+        var error = new Error(message);
+        error.status = 0;
+        error.body = null;
+        error.xhr = xhr;
+        reject(error);
+      };
+      xhr.open((options.method || "POST").toUpperCase(), url, true);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+      var token = Batteries.csrfToken ? Batteries.csrfToken() : null;
+      if (token) xhr.setRequestHeader("X-CSRFToken", token);
+      var extra = options.headers || {};
+      for (var name in extra) {
+        if (Object.prototype.hasOwnProperty.call(extra, name)) xhr.setRequestHeader(name, extra[name]);
+      }
+      if (progress && xhr.upload) {
+        xhr.upload.onprogress = function (event) {
+          var total = event.lengthComputable ? event.total : null;
+          progress(total ? event.loaded / total : null, event.loaded, total);
+        };
+        xhr.upload.onload = function (event) {
+          progress(1, event.loaded, event.lengthComputable ? event.total : event.loaded);
+        };
+      }
+      xhr.onload = function () {
+        var type = xhr.getResponseHeader("Content-Type") || "";
+        var body = xhr.responseText;
+        if (type.indexOf("json") !== -1) {
+          try { body = JSON.parse(body); } catch (e) { /* keep the text */ }
+        }
+        if (xhr.status >= 200 && xhr.status < 300) {
+          resolve({ status: xhr.status, body: body, xhr: xhr });
+          return;
+        }
+        var message = (body && body.message) || xhr.statusText || ("HTTP " + xhr.status);
+        var error = new Error(message);
+        error.status = xhr.status;
+        error.body = body;
+        error.xhr = xhr;
+        reject(error);
+      };
+      xhr.onerror = function () { failed("The upload failed: network error."); };
+      xhr.onabort = function () { failed("The upload was cancelled."); };
+      if (options.signal) {
+        if (options.signal.aborted) { xhr.abort(); return; }
+        options.signal.addEventListener("abort", function () { xhr.abort(); });
+      }
+      xhr.send(formData);
+    });
+  };
+
+  /* Batteries.uploadForm(form, {onProgress, progress}) -> Promise: Batteries.upload() of a
+   * <form>'s fields to its action (method POST; a _method field, if any, comes first in the
+   * FormData as Batteries' method override expects). `progress` is an optional <progress>
+   * element (or selector) kept up to date. */
+  Batteries.uploadForm = function (form, options) {
+    options = options || {};
+    if (typeof form === "string") form = global.document.querySelector(form);
+    var bar = options.progress;
+    if (typeof bar === "string") bar = global.document.querySelector(bar);
+    var data = new global.FormData(form);
+    var onProgress = function (fraction, loaded, total) {
+      if (bar) {
+        if (fraction === null) bar.removeAttribute("value"); else bar.value = fraction;
+      }
+      if (options.onProgress) options.onProgress(fraction, loaded, total);
+    };
+    return Batteries.upload(form.action, data, { onProgress: onProgress, signal: options.signal, headers: options.headers });
+  };
+
+
   global.Batteries = Batteries;
 })(window);

@@ -1,0 +1,300 @@
+"""Request content checksums: what hashing every body as it is read costs.
+
+Flask's "Request Content Checksums" pattern reads the body and hashes it in the view. Batteries
+hashes the body inside the request's input stream, whatever reads it, and verifies a
+``Content-Digest`` header at the end. Measured in process (direct WSGI calls, interleaved rounds,
+CPU clock), side by side:
+
+- ``read+hash``: a raw body read whole. ``flask``: plain Flask, ``request.get_data()`` then
+  ``hashlib.sha256(data).hexdigest()``. ``batteries``: ``request.get_data()`` then
+  ``request.content_digest()``. ``batteries+verify``: the same request carrying a
+  ``Content-Digest`` header, verified. Goal: batteries+verify / flask <= 1.05.
+- ``upload``: a multipart upload of one file. ``flask``: plain Flask parsing ``request.files``,
+  no hashing. ``batteries+verify``: Batteries parsing it with a ``Content-Digest`` header,
+  verified. Reported as throughput (MiB/s); goal: batteries+verify >= 0.90 × flask.
+- Peak memory (RSS of a child process, ``wait4``) while a multipart upload of N MiB streams
+  through Batteries with verification (the file part spools to a temporary file): the body is
+  generated on the fly, never held in memory. Goal: flat (the peak grows by far less than the
+  body; reported as the growth over a 1 MiB upload).
+
+Usage: ``python bench/checksum.py [--size-mib 8] [--rounds 7] [--big] [--quick]``
+(``--big`` adds the 512 MiB upload; the default run takes well under a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+import typing as t
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common
+
+MIB = 1024 * 1024
+BOUNDARY = "benchboundary0123456789"
+PATTERN = bytes(range(256)) * 256  # 64 KiB
+GOALS = [
+    {"ratio": "read+hash batteries+verify/flask", "op": "<=", "target": 1.05},
+    {"ratio": "upload throughput batteries+verify/flask", "op": ">=", "target": 0.90},
+]
+
+
+# -- bodies ---------------------------------------------------------------------------------
+
+
+def multipart_head() -> bytes:
+    return (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="f"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+
+
+def multipart_tail() -> bytes:
+    return f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+class GeneratedBody:
+    """A WSGI input of ``size`` payload bytes (a repeated pattern) between ``head`` and ``tail``,
+    produced as it is read, so a 512 MiB body never sits in memory."""
+
+    def __init__(self, size: int, head: bytes = b"", tail: bytes = b"") -> None:
+        self.head, self.tail, self.size = head, tail, size
+        self.length = len(head) + size + len(tail)
+        self.pos = 0
+
+    def _byte_source(self, start: int, n: int) -> bytes:
+        out = bytearray()
+        head, size = len(self.head), self.size
+        while n > 0:
+            if start < head:
+                piece = self.head[start : start + n]
+            elif start < head + size:
+                offset = (start - head) % len(PATTERN)
+                piece = PATTERN[offset : offset + min(n, head + size - start)]
+            else:
+                t0 = start - head - size
+                piece = self.tail[t0 : t0 + n]
+            if not piece:
+                break
+            out += piece
+            start += len(piece)
+            n -= len(piece)
+        return bytes(out)
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.length - self.pos
+        data = self._byte_source(self.pos, min(n, self.length - self.pos))
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, n: int = -1) -> bytes:  # not used by Werkzeug's parsers
+        return self.read(n if n and n > 0 else 65536)
+
+    def sha256(self) -> bytes:
+        digest = hashlib.sha256()
+        for start in range(0, self.length, MIB):
+            digest.update(self._byte_source(start, min(MIB, self.length - start)))
+        return digest.digest()
+
+
+def digest_header(raw: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(raw).decode()}:"
+
+
+# -- apps -----------------------------------------------------------------------------------
+
+
+def flask_app() -> t.Any:
+    from flask import Flask, request
+
+    app = Flask("bench_checksum_flask")
+    app.config["MAX_CONTENT_LENGTH"] = None
+
+    @app.post("/read")
+    def read() -> str:
+        return hashlib.sha256(request.get_data()).hexdigest()
+
+    @app.post("/upload")
+    def upload() -> str:
+        f = request.files["f"]
+        f.stream.seek(0, os.SEEK_END)
+        return str(f.stream.tell())
+
+    return app
+
+
+def batteries_app() -> t.Any:
+    from flask import request
+
+    from batteries import Batteries
+
+    app = Batteries("bench_checksum_batteries")
+    app.config.update(MAX_CONTENT_LENGTH=None, SECRET_KEY="bench")
+
+    @app.post("/read")
+    def read() -> str:
+        request.get_data()
+        return request.content_digest()
+
+    @app.post("/upload")
+    def upload() -> str:
+        f = request.files["f"]
+        f.stream.seek(0, os.SEEK_END)
+        return str(f.stream.tell())
+
+    return app
+
+
+# -- in-process timings ---------------------------------------------------------------------
+
+
+def timings(size: int, rounds: int, calls: int) -> dict[str, t.Any]:
+    raw = GeneratedBody(size).read()
+    raw_digest = digest_header(hashlib.sha256(raw).digest())
+    upload_body = GeneratedBody(size, multipart_head(), multipart_tail()).read()
+    upload_digest = digest_header(hashlib.sha256(upload_body).digest())
+    upload_type = f"multipart/form-data; boundary={BOUNDARY}"
+    flask, batteries = flask_app(), batteries_app()
+
+    def env(path: str, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> dict:
+        environ = common.make_environ(path, "POST", headers=headers)
+        environ["CONTENT_TYPE"] = ctype  # set here: the builder would pick its own boundary
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+    octet = "application/octet-stream"
+    contenders = {
+        ("read+hash", "flask"): common.wsgi_caller(flask, env("/read", raw, octet), raw),
+        ("read+hash", "batteries"): common.wsgi_caller(batteries, env("/read", raw, octet), raw),
+        ("read+hash", "batteries+verify"): common.wsgi_caller(
+            batteries, env("/read", raw, octet, {"Content-Digest": raw_digest}), raw
+        ),
+        ("upload", "flask"): common.wsgi_caller(
+            flask, env("/upload", upload_body, upload_type), upload_body
+        ),
+        ("upload", "batteries+verify"): common.wsgi_caller(
+            batteries,
+            env("/upload", upload_body, upload_type, {"Content-Digest": upload_digest}),
+            upload_body,
+        ),
+    }
+    # a wrong digest must be refused, or the figures above measure nothing
+    bad = env("/read", raw, octet, {"Content-Digest": digest_header(b"\0" * 32)})
+    status, _ = common.call_wsgi(batteries, bad, raw)
+    assert status.startswith("400"), status
+
+    samples = common.interleave(
+        {f"{c}|{i}": fn for (c, i), fn in contenders.items()}, rounds=rounds, calls=calls
+    )
+    keyed = {tuple(k.split("|")): v for k, v in samples.items()}
+    result = common.matrix_result("checksum", keyed, baseline="flask", unit="ms", scale=1e3)
+    up_flask = keyed["upload", "flask"]
+    up_batt = keyed["upload", "batteries+verify"]
+    mib = len(upload_body) / MIB
+    result["throughput_mib_s"] = {
+        "upload flask": mib / common.median(up_flask),
+        "upload batteries+verify": mib / common.median(up_batt),
+    }
+    pairs = [b and f / b for f, b in zip(up_flask, up_batt, strict=False)]
+    result["ratios"]["upload throughput batteries+verify/flask"] = common.median(pairs)
+    return result
+
+
+# -- peak memory in a child process ---------------------------------------------------------
+
+
+def child(size: int, impl: str) -> None:
+    """Stream one multipart upload of ``size`` payload bytes through ``impl``; print a summary."""
+    body = GeneratedBody(size, multipart_head(), multipart_tail())
+    headers = {}
+    if impl == "batteries":
+        headers["Content-Digest"] = digest_header(body.sha256())
+    app = batteries_app() if impl == "batteries" else flask_app()
+    environ = common.make_environ("/upload", "POST", headers=headers)
+    environ["CONTENT_TYPE"] = f"multipart/form-data; boundary={BOUNDARY}"
+    environ["CONTENT_LENGTH"] = str(body.length)
+    environ["wsgi.input"] = body
+    start = common._StartResponse()
+    t0 = time.perf_counter()
+    result = app(environ, start)
+    data = b"".join(result)
+    getattr(result, "close", lambda: None)()
+    print(json.dumps({"status": start.status, "body": data.decode()[:80],
+                      "seconds": time.perf_counter() - t0}))
+
+
+def peak_rss(size: int, impl: str) -> dict[str, t.Any]:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", impl, "--child-size", str(size)]
+    import subprocess
+
+    code, seconds, kib = common.run_peak_rss(cmd, timeout=900, stdout=subprocess.PIPE)
+    return {"impl": impl, "size_mib": size / MIB, "exit": code, "peak_rss_mib": kib / 1024,
+            "seconds": seconds}
+
+
+def memory(sizes: list[int]) -> dict[str, t.Any]:
+    rows = [peak_rss(size, "batteries") for size in sizes]
+    base = rows[0]["peak_rss_mib"]
+    for row in rows:
+        row["growth_mib"] = row["peak_rss_mib"] - base
+    return {"rows": rows}
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, t.Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=float, default=8)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--big", action="store_true", help="add the 512 MiB upload (memory)")
+    parser.add_argument("--quick", action="store_true", help="1 MiB, 3 rounds (smoke test)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child_size, args.child)
+        return {}
+    if args.quick:
+        args.size_mib, args.rounds = 1, 3
+    size = int(args.size_mib * MIB)
+    result = timings(size, args.rounds, args.calls)
+    result["goals"] = GOALS
+    result["size_mib"] = args.size_mib
+    sizes = [1 * MIB, 64 * MIB] + ([512 * MIB] if args.big else [])
+    if args.quick:
+        sizes = [1 * MIB, 8 * MIB]
+    result["memory"] = memory(sizes)
+    result["machine"] = common.machine()
+
+    print(f"Request checksums, {args.size_mib:g} MiB bodies, {result['clock']} clock, "
+          f"median of {args.rounds} rounds")
+    common.print_matrix(result, ["flask", "batteries", "batteries+verify"], "flask")
+    for name, value in result["throughput_mib_s"].items():
+        print(f"throughput {name}: {value:,.0f} MiB/s")
+    print()
+    print(common.table(
+        ["upload (batteries, Content-Digest verified)", "peak RSS", "growth over 1 MiB", "time"],
+        [[f"{r['size_mib']:g} MiB" + ("" if r["exit"] == 0 else f" (exit {r['exit']})"),
+          f"{r['peak_rss_mib']:.1f} MiB", f"{r['growth_mib']:+.1f} MiB", f"{r['seconds']:.1f} s"]
+         for r in result["memory"]["rows"]],
+    ))
+    return result
+
+
+if __name__ == "__main__":
+    main()
