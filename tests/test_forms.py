@@ -680,6 +680,32 @@ def test_protect_all_exempt_view_and_blueprint(protected):
     assert protected.post("/api/inner/deep").status_code == 200
 
 
+def test_protect_all_exempt_class_based_view(app, protected):
+    from flask.views import MethodView
+
+    @csrf_exempt
+    class Hook(MethodView):
+        def post(self):
+            return "class ok"
+
+    app.add_url_rule("/class-hook", view_func=Hook.as_view("class_hook"))
+    assert protected.post("/class-hook").get_data(as_text=True) == "class ok"
+
+
+def test_trusted_origin_as_a_string(app, protected):
+    app.config["CSRF_TRUSTED_ORIGINS"] = "https://partner.example"
+    headers = {"Sec-Fetch-Site": "cross-site", "Origin": "https://partner.example"}
+    assert protected.post("/plain", headers=headers).status_code == 200
+
+
+def test_bad_time_limit_is_a_clear_config_error(app, client):
+    from batteries.config import ConfigError
+
+    app.config["CSRF_TIME_LIMIT"] = "1h"
+    with pytest.raises(ConfigError, match="CSRF_TIME_LIMIT"):
+        client.get("/token")
+
+
 def test_exempt_view_skips_the_form_check(app):
     app.config["CSRF_PROTECT_ALL"] = False
 

@@ -178,6 +178,7 @@ def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
         for k in (secret, *fallbacks)
         if k
     )
+    CONFIG[1].check(limit, "CSRF_TIME_LIMIT")  # a clear ConfigError for, say, a string
     lifetime: timedelta | None = None
     if limit is not None:
         lifetime = limit if isinstance(limit, timedelta) else timedelta(seconds=limit)
@@ -286,7 +287,7 @@ def csrf_exempt(target: _Exemptable) -> _Exemptable:
     """Exempt a view function or a whole blueprint from CSRF checks.
 
     ``@csrf_exempt`` on a view (put it closest to the function, or outermost: both work), or
-    ``csrf_exempt(bp)`` on a blueprint (and its nested blueprints). The app-wide check
+    ``csrf_exempt(bp)`` on a blueprint (and its nested blueprints), or on a class-based view. The app-wide check
     (``CSRF_PROTECT_ALL``) lets its requests through and :class:`Form` skips its token check
     there. Use it for endpoints authenticated otherwise (API tokens, webhooks with signatures)::
 
@@ -304,6 +305,8 @@ def is_exempt(app: Flask) -> bool:
     if view is not None:
         if getattr(view, _EXEMPT_ATTR, False):
             return True
+        if getattr(getattr(view, "view_class", None), _EXEMPT_ATTR, False):
+            return True  # csrf_exempt on a flask.views.View class
         if hasattr(view, "import_name") and callable(getattr(view, "load", None)):
             # A lazily imported view (batteries.LazyView): look at the real function.
             if getattr(view.load(), _EXEMPT_ATTR, False):  # type: ignore[union-attr]
@@ -351,6 +354,8 @@ def _trusted(app: Flask, origin: str | None) -> bool:
     trusted = value(app, CONFIG[3]) or ()
     if not trusted:
         return False
+    if isinstance(trusted, str):  # one origin given as a string
+        trusted = (trusted,)
     normal = _normal_origin(origin)
     return normal is not None and any(_normal_origin(o) == normal for o in trusted)
 
