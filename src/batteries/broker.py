@@ -166,7 +166,7 @@ class Channel(_Channel):
 
     # -- getting, acking, restoring ---------------------------------------------------------
 
-    def _get(self, queue: str) -> dict[str, t.Any]:
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, t.Any]:
         from json import loads
 
         self.renew_leases()
@@ -270,8 +270,9 @@ class Transport(_Transport):
     Channel = Channel
     polling_interval = POLLING_INTERVAL
 
-    def drain_events(self, connection: t.Any, timeout: float | None = None) -> t.Any:
-        for channel in list(self.channels):
+    def drain_events(self, connection: t.Any, timeout: float | None = None) -> t.Any:  # type: ignore[override]
+        channels: list[Channel] = list(self.channels or ())
+        for channel in channels:
             channel.renew_leases()
         return super().drain_events(connection, timeout=timeout)
 

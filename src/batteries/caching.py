@@ -35,6 +35,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 import time
 import typing as t
 import uuid
@@ -121,6 +122,7 @@ CONFIG = (
 )
 
 _TYPES = ("null", "simple", "filesystem", "redis", "memcached")
+_BUILD_LOCK = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
@@ -335,7 +337,10 @@ def get_cache(app: Flask) -> SafeCache:
     state = get_state(app)
     found = getattr(state, "cache", None)
     if found is None:
-        found = state.cache = build_cache(app)
+        with _BUILD_LOCK:
+            found = getattr(state, "cache", None)
+            if found is None:
+                found = state.cache = build_cache(app)  # type: ignore[attr-defined]
     return found  # type: ignore[no-any-return]
 
 
@@ -504,7 +509,7 @@ def _hook(app: Flask) -> None:
     if not getattr(state, "cache_hooked", False):
         # Only apps that use @cached pay for this receiver, and only once a view missed.
         request_finished.connect(_store_response, sender=app, weak=False)
-        state.cache_hooked = True
+        state.cache_hooked = True  # type: ignore[attr-defined]
 
 
 def cacheable(response: Response, vary_on: t.Any, vary_headers: tuple[str, ...]) -> bool:

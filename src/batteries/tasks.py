@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import typing as t
 import weakref
 
@@ -71,6 +72,7 @@ BROKER_FILE = "celery-broker.sqlite"
 RESULTS_FILE = "celery-results.sqlite"
 
 _PREVIOUS = "_batteries_celery_previous"
+_BUILD_LOCK = threading.RLock()
 
 
 class BrokerUnavailable(ServiceUnavailable):
@@ -142,8 +144,11 @@ def get_celery(app: Flask) -> Celery:
     if theirs is not None and theirs is not ours:
         return theirs  # type: ignore[no-any-return]
     if ours is None:
-        ours = state.celery = make_celery(app)
-        app.extensions.setdefault("celery", ours)
+        with _BUILD_LOCK:  # two threads' first use must not build two Celery apps
+            ours = getattr(state, "celery", None)
+            if ours is None:
+                ours = state.celery = make_celery(app)  # type: ignore[attr-defined]
+                app.extensions.setdefault("celery", ours)
     return ours
 
 
