@@ -62,6 +62,15 @@ class Flash:
 flash = Flash()
 
 
+def _request_context() -> t.Any:
+    """Flask's request context object (None where this Flask version has none to offer)."""
+    proxy = getattr(flask.globals, "request_ctx", None)
+    try:
+        return proxy._get_current_object() if proxy is not None else None
+    except RuntimeError:
+        return None
+
+
 def session_in_use() -> bool:
     """True when reading the session costs nothing new: the client sent a session cookie, or
     this request already opened the session (flashed, logged in...)."""
@@ -71,8 +80,7 @@ def session_in_use() -> bool:
     if app.config["SESSION_COOKIE_NAME"] in flask.request.cookies:
         return True
     # Peek without going through the ``session`` proxy (that marks the session accessed).
-    ctx = flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
-    opened = getattr(ctx, "_session", None)
+    opened = getattr(_request_context(), "_session", None)
     return bool(opened is not None and (getattr(opened, "accessed", False) or opened))
 
 
@@ -84,7 +92,7 @@ def pop_flashes(categories: t.Iterable[str] | str | None = None) -> list[tuple[s
     if isinstance(categories, str):
         categories = (categories,)
     wanted = None if categories is None else set(categories)
-    ctx = flask.globals.request_ctx._get_current_object()  # type: ignore[attr-defined]
+    ctx = _request_context()
     try:
         session = flask.session._get_current_object()  # type: ignore[attr-defined]
     except RuntimeError:

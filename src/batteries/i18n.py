@@ -41,8 +41,8 @@ from flask.sansio.blueprints import BlueprintSetupState
 from .state import get_state
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from flask.wrappers import Response
     from werkzeug.routing import Rule
+    from werkzeug.wrappers import Response as WerkzeugResponse
 
 __all__ = ["localize"]
 
@@ -89,7 +89,7 @@ def localize(target: Flask | Blueprint, languages: t.Iterable[str], default: str
         target.url_defaults(functools.partial(_fill_lang_code, langs, default, prefix))
         if not any(rule.rule == "/" for rule in target.url_map.iter_rules()):
             target.add_url_rule("/", ROOT_ENDPOINT, _redirect_to_language)
-        state.i18n = (langs, default)
+        state.i18n = (langs, default)  # type: ignore[attr-defined]
         target.url_rule_class = _localized_rule_class(target.url_rule_class, prefix)
     elif isinstance(target, Blueprint):
         if getattr(target, "_batteries_i18n", None) is not None:
@@ -193,9 +193,9 @@ def best_language(accept: t.Iterable[tuple[str, float]], languages: tuple[str, .
     return default
 
 
-def _redirect_to_language() -> Response:
+def _redirect_to_language() -> WerkzeugResponse:
     """``/`` → ``/<best language>/`` from ``Accept-Language``."""
-    languages, default = get_state(current_app).i18n
+    languages, default = get_state(current_app).i18n  # type: ignore[attr-defined]
     best = best_language(request.accept_languages, languages, default)
     response = redirect(request.script_root + "/" + best + "/")
     response.vary.add("Accept-Language")

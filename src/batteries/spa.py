@@ -81,7 +81,7 @@ def configure(
     spas: list[SPA] = [s for s in getattr(state, "spa", ()) if s.url_prefix != prefix]
     spas.append(SPA(os.path.abspath(folder), prefix, index, api))
     spas.sort(key=lambda s: -len(s.url_prefix))  # the most specific prefix first
-    state.spa = tuple(spas)
+    state.spa = tuple(spas)  # type: ignore[attr-defined]
 
 
 def _under(path: str, prefix: str) -> bool:
