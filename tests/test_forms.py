@@ -511,6 +511,33 @@ def test_render_field_errors_and_aria(app):
     assert "field-error" in html
 
 
+def test_render_field_on_every_kind_of_field(app):
+    from wtforms import RadioField, SelectField, SubmitField, TextAreaField
+
+    class Every(Form):
+        text = TextAreaField("Text", description="Say it")
+        pick = SelectField("Pick", choices=["a", "b"])
+        radio = RadioField("Radio", choices=["x", "y"])
+        upload = FileField("File")
+        flag = BooleanField("Flag")
+        send = SubmitField("Send")
+        address = FormField(Address)
+
+    with app.test_request_context("/"):
+        form = Every()
+        html = render_template_string(
+            '{% from "batteries/_formhelpers.html" import render_field %}'
+            "{% for f in form %}{{ render_field(f) }}{% endfor %}",
+            form=form,
+        )
+    assert '<input id="send" name="send" type="submit" value="Send">' in html
+    assert '<label for="send">' not in html
+    assert 'aria-describedby="text-description"' in html
+    assert '<select id="pick" name="pick">' in html and 'type="radio"' in html
+    assert 'type="file"' in html and 'name="address-city"' in html
+    assert 'name="csrf_token" type="hidden"' in html
+
+
 def test_render_field_hidden_and_checkbox(app, client):
     html = client.get("/form").get_data(as_text=True)
     assert html.index('type="checkbox"') < html.index('<label for="agree">')
