@@ -675,3 +675,24 @@ def test_cli_db_init_database_down_is_a_clean_error(app):
     assert result.exit_code == 1
     assert "The database is unavailable" in result.output
     assert "Traceback" not in result.output
+
+
+def test_paginate_counts_only_when_the_page_is_full(sqlite_app):
+    from sqlalchemy import event
+
+    _fill(sqlite_app, 40)
+    statements: list[str] = []
+    with sqlite_app.test_request_context("/?page=2"):
+        engine = db.engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            full = db.paginate(select(Author).order_by(Author.id))
+            assert (len(full.items), full.total, full.has_next) == (20, 40, False)
+            assert len(statements) == 2  # a full page: the count is needed
+            statements.clear()
+            short = db.paginate(select(Author).order_by(Author.id), per_page=15, page=3)
+            assert (len(short.items), short.total, short.pages) == (10, 40, 3)
+            assert len(statements) == 1  # the last page tells the total
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
