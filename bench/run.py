@@ -44,8 +44,26 @@ BENCHMARKS: dict[str, str] = {
     "checksum": "case 3: 8 MiB / 512 MiB bodies with checksum (throughput, peak memory)",
     "startup": "case 4: start-up of a 2,000-view app, eager vs lazy_url",
     "cache_tasks": "case 5: cached page hit vs miss; Celery round trip per broker",
+    "auth": "login_required / current_user per request (vs Flask-Login, tutorial pattern)",
     "load": "case 6: gunicorn (2 workers) under wrk over loopback",
 }
+
+#: Files in bench/ that are not benchmarks.
+NOT_BENCHMARKS = {"common", "run", "__init__", "conftest"}
+
+
+def discover() -> list[str]:
+    """The known benchmarks in order, then any other ``bench/*.py`` with a ``main``."""
+    names = list(BENCHMARKS)
+    for entry in sorted(os.listdir(BENCH_DIR)):
+        name, ext = os.path.splitext(entry)
+        if ext != ".py" or name in NOT_BENCHMARKS or name in names or name.startswith("_"):
+            continue
+        with open(os.path.join(BENCH_DIR, entry), encoding="utf-8") as f:
+            if "\ndef main(" in f.read():
+                names.append(name)
+    return names
+
 
 #: Seconds a benchmark may take before it is stopped (quick, full).
 TIMEOUTS = (900, 3600)
@@ -293,7 +311,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     if args.child:
         run_child(args.child, args.child_out, json.loads(args.child_args))
         return {}
-    names = [n for n in args.only.split(",") if n] if args.only else list(BENCHMARKS)
+    names = [n for n in args.only.split(",") if n] if args.only else discover()
     unknown = [n for n in names if n not in BENCHMARKS and not os.path.isfile(module_path(n))]
     if unknown:
         raise SystemExit(
