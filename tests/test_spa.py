@@ -114,6 +114,15 @@ def test_non_html_accept_is_not_a_client_route(spa_app):
     assert get(spa_app, "/settings", headers={"Accept": "image/png"}).status_code == 404
 
 
+def test_script_requests_are_not_client_routes(spa_app):
+    response = get(spa_app, "/settings", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 404
+    assert response.json["status"] == 404
+    assert get(spa_app, "/settings", headers={"Sec-Fetch-Mode": "cors", "Accept": "*/*"}).status_code == 404
+    # a navigation (Sec-Fetch-Mode: navigate) is one
+    assert get(spa_app, "/settings", headers={"Sec-Fetch-Mode": "navigate"}).status_code == 200
+
+
 @pytest.mark.parametrize(
     "path",
     ["/../secret.txt", "/..%2fsecret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt"],

@@ -89,10 +89,10 @@ def _under(path: str, prefix: str) -> bool:
 
 
 def _accepts_html(request: Request) -> bool:
+    if getattr(request, "wants_json", False):  # a script's fetch(), an XHR, a JSON body
+        return False
     if not request.headers.get("Accept"):
         return True
-    if getattr(request, "wants_json", False):
-        return False
     return bool(request.accept_mimetypes.accept_html)
 
 
