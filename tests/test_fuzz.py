@@ -12,7 +12,9 @@ Run with ``--hypothesis-show-statistics`` to see how many cases each property ra
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import string
 
@@ -25,11 +27,13 @@ from batteries import Batteries
 
 FUZZ = settings(
     derandomize=True,
-    max_examples=200,
+    max_examples=300,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+#: the cheap properties (no body parsing beyond a header, no database) run more cases
+FUZZ_MORE = settings(FUZZ, max_examples=600)
 
 
 #: cases run per property in this session (printed with ``pytest -s``)
@@ -80,7 +84,110 @@ OVERRIDE_VALUES = st.one_of(
 )
 
 
+def test_method_override(tmp_path) -> None:
+    app = make_app(tmp_path)
+    seen: list[str] = []
+
+    @app.route("/item", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def item():
+        seen.append(request.method)
+        return request.method
+
+    client = app.test_client()
+    allowed = {"PUT", "PATCH", "DELETE"}
+
+    @FUZZ_MORE
+    @given(
+        method=st.sampled_from(["GET", "POST", "HEAD", "PUT"]),
+        header=st.none() | OVERRIDE_VALUES,
+        query=st.none() | OVERRIDE_VALUES,
+        form=st.none() | OVERRIDE_VALUES,
+        multipart=st.booleans(),
+    )
+    def run(method, header, query, form, multipart):
+        count("test_method_override")
+        seen.clear()
+        headers = {} if header is None else {"X-HTTP-Method-Override": header}
+        query_string = {} if query is None else {"_method": query}
+        data = None
+        if form is not None and method not in ("GET", "HEAD"):
+            data = {"_method": form, "x": "1"}
+            if multipart:
+                data["f"] = (io.BytesIO(b"x"), "f.txt")
+        response = client.open(
+            "/item", method=method, headers=headers, query_string=query_string, data=data
+        )
+        assert_handled(response, 200, 400)
+        if method != "POST":
+            # never from GET/HEAD/PUT: the view sees the real method
+            assert response.status_code == 200
+            assert seen == [method]
+            return
+        given_values = [v.strip().upper() for v in (header, query, form) if v is not None]
+        given_values = [v for v in given_values if v]
+        if response.status_code == 200:
+            assert len(seen) == 1
+            assert seen[0] in allowed | {"POST"}
+            if given_values:
+                assert seen == [given_values[0]]
+        else:
+            assert seen == []  # a refused override never reaches a view
+
+    run()
+
+
 # -- digests -----------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+@st.composite
+def digest_header(draw, body: bytes):
+    kind = draw(st.sampled_from(["right", "wrong", "garbage", "unknown-alg", "md5", "md5-wrong"]))
+    if kind == "garbage":
+        return draw(st.sampled_from(["Content-Digest", "Repr-Digest", "Content-MD5"])), draw(
+            headers_text
+        )
+    if kind in ("md5", "md5-wrong"):
+        data = body if kind == "md5" else body + b"!"
+        return "Content-MD5", _b64(hashlib.md5(data).digest())
+    name = draw(st.sampled_from(["Content-Digest", "Repr-Digest"]))
+    alg = draw(st.sampled_from(["sha-256", "sha-512"]))
+    data = body if kind != "wrong" else body + b"!"
+    value = _b64(hashlib.new(alg.replace("-", ""), data).digest())
+    entry = f"{alg}=:{value}:"
+    if kind == "unknown-alg":
+        entry = f"crc32c=:AAAAAA==:, {entry}"
+    return name, entry
+
+
+def test_digest_headers(tmp_path) -> None:
+    app = make_app(tmp_path)
+
+    @app.route("/upload", methods=["POST"])
+    def upload():
+        request.get_data()
+        return jsonify(sha256=request.content_digest())
+
+    client = app.test_client()
+
+    @FUZZ_MORE
+    @given(data=st.data(), body=st.binary(max_size=2048))
+    def run(data, body):
+        count("test_digest_headers")
+        name, value = data.draw(digest_header(body))
+        response = client.post(
+            "/upload", data=body, headers={name: value, "Content-Type": "application/octet-stream"}
+        )
+        assert_handled(response, 200, 400)
+        if response.status_code == 200:
+            assert response.json["sha256"] == hashlib.sha256(body).hexdigest()
+
+    run()
 
 
 # -- multipart ---------------------------------------------------------------------------------
@@ -173,6 +280,67 @@ json_values = st.recursive(
 )
 
 
+@st.composite
+def json_body(draw):
+    kind = draw(
+        st.sampled_from(
+            ["valid", "truncated", "deep", "huge-number", "constants", "bytes", "charset"]
+        )
+    )
+    if kind == "deep":
+        depth = draw(st.sampled_from([10, 511, 513, 1000, 5000, 20000]))
+        opener = draw(st.sampled_from(["[", '{"a":']))
+        closer = "]" if opener == "[" else "}"
+        return (opener * depth + "1" + closer * depth).encode(), "application/json"
+    if kind == "huge-number":
+        digits = draw(st.integers(1, 6000))
+        return ("[" + "9" * digits + "]").encode(), "application/json"
+    if kind == "constants":
+        return draw(
+            st.sampled_from(
+                [b"NaN", b"[Infinity]", b'{"a": -Infinity}', b'"\\ud800"', b'{"a":1,"a":2}']
+            )
+        ), "application/json"
+    if kind == "bytes":
+        return draw(st.binary(max_size=200)), "application/json"
+    text = json.dumps(draw(json_values))
+    if kind == "truncated":
+        text = text[: draw(st.integers(0, max(0, len(text) - 1)))]
+    if kind == "charset":
+        charset = draw(st.sampled_from(["utf-16", "latin-1", "utf-32", "bogus", "utf-8"]))
+        try:
+            data = text.encode(charset)
+        except (LookupError, UnicodeEncodeError):
+            data = text.encode("utf-8", "surrogatepass")
+        return data, f"application/json; charset={charset}"
+    return text.encode("utf-8", "surrogatepass"), draw(
+        st.sampled_from(["application/json", "application/vnd.api+json", "text/plain"])
+    )
+
+
+def test_json_bodies(tmp_path) -> None:
+    app = make_app(tmp_path)
+
+    @app.route("/api", methods=["POST"])
+    def api():
+        value = request.get_json()
+        return jsonify(type=type(value).__name__)
+
+    client = app.test_client()
+
+    @FUZZ
+    @given(json_body())
+    def run(case):
+        count("test_json_bodies")
+        body, content_type = case
+        response = client.post("/api", data=body, headers={"Content-Type": content_type})
+        assert_handled(response, 200, 400, 415)
+        if body.count(b"[") > 600 or body.count(b"{") > 600:
+            assert response.status_code == 400
+
+    run()
+
+
 # -- upload filenames --------------------------------------------------------------------------
 
 NASTY_NAMES = [
@@ -219,6 +387,45 @@ def _files_under(root) -> set[str]:
     return found
 
 
+def test_upload_filenames(tmp_path) -> None:
+    from batteries.uploads import save_upload
+
+    app = make_app(tmp_path)
+    folder = tmp_path / "uploads"
+    app.config["UPLOAD_FOLDER"] = str(folder)
+
+    @app.route("/up", methods=["POST"])
+    def up():
+        return jsonify(name=save_upload(request.files["f"])), 201
+
+    client = app.test_client()
+    before = _files_under(tmp_path)
+    real_folder = os.path.realpath(folder)
+
+    @FUZZ
+    @given(name=filenames, content=st.binary(min_size=1, max_size=64))
+    def run(name, content):
+        count("test_upload_filenames")
+        try:
+            data = {"f": (io.BytesIO(content), name)}
+            response = client.post("/up", data=data, content_type="multipart/form-data")
+        except (UnicodeEncodeError, ValueError):
+            return  # the test client cannot encode this name; a browser could not send it either
+        assert_handled(response, 201, 400)
+        after = _files_under(tmp_path)
+        for path in after - before:
+            assert os.path.dirname(os.path.realpath(path)) == real_folder, path
+        if response.status_code == 201:
+            stored = response.json["name"]
+            assert stored and "/" not in stored and "\\" not in stored and "\x00" not in stored
+            assert len(stored.encode()) <= 255
+            with open(folder / stored, "rb") as f:
+                assert f.read() == content
+            assert not stored.lower().endswith((".php", ".exe", ".htaccess"))
+
+    run()
+
+
 # -- next= -------------------------------------------------------------------------------------
 
 NEXT_CORPUS = [
@@ -257,7 +464,7 @@ def test_next_values(tmp_path) -> None:
 
     client = app.test_client()
 
-    @FUZZ
+    @FUZZ_MORE
     @given(
         target=st.one_of(st.sampled_from(NEXT_CORPUS), st.text(max_size=60)),
         via_form=st.booleans(),
@@ -286,7 +493,83 @@ page_values = st.one_of(
 )
 
 
+def test_pagination_args(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from batteries import db
+
+    class FuzzPageItem(db.Model):
+        __tablename__ = "fuzz_page_item"
+        __table_args__ = {"extend_existing": True}
+        id = sa.Column(sa.Integer, primary_key=True)
+
+    app = make_app(tmp_path)
+    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'page.sqlite'}"
+    with app.app_context():
+        db.create_all()
+        db.session.add_all(FuzzPageItem() for _ in range(45))
+        db.session.commit()
+
+    @app.route("/items")
+    def items():
+        page = db.paginate(sa.select(FuzzPageItem).order_by(FuzzPageItem.id))
+        return jsonify(ids=[i.id for i in page.items], page=page.page, per_page=page.per_page)
+
+    client = app.test_client()
+
+    @FUZZ
+    @given(page=st.none() | page_values, per_page=st.none() | page_values)
+    def run(page, per_page):
+        count("test_pagination_args")
+        query = {k: v for k, v in (("page", page), ("per_page", per_page)) if v is not None}
+        response = client.get("/items", query_string=query)
+        assert_handled(response, 200, 404)
+        if response.status_code == 200:
+            body = response.json
+            assert 1 <= body["per_page"] <= 100
+            assert 1 <= len(body["ids"]) <= body["per_page"]
+
+    run()
+    with app.app_context():
+        db.drop_all()
+
+
 # -- i18n lang_code ----------------------------------------------------------------------------
+
+
+def test_lang_codes(tmp_path) -> None:
+    from urllib.parse import quote
+
+    from batteries.i18n import localize
+
+    app = make_app(tmp_path)
+    localize(app, ["en", "de", "pt_BR"], "en")
+
+    @app.route("/hello")
+    def hello():
+        from flask import g
+
+        return g.lang_code
+
+    client = app.test_client()
+
+    @FUZZ
+    @given(
+        lang=st.one_of(
+            st.sampled_from(["en", "de", "pt_BR", "pt-br", "EN", "fr", "", ".."]),
+            st.text(max_size=12),
+        )
+    )
+    def run(lang):
+        count("test_lang_codes")
+        response = client.get("/" + quote(lang, safe="") + "/hello")
+        assert_handled(response)
+        if lang in ("en", "de", "pt_BR"):
+            assert response.status_code == 200 and response.text == lang
+        else:
+            assert response.status_code in (404, 308, 301, 302)
+
+    run()
 
 
 # -- SPA paths ---------------------------------------------------------------------------------
@@ -310,6 +593,46 @@ spa_segments = st.one_of(
     ),
     st.text(alphabet=string.ascii_letters + string.digits + ".-_~%\\", max_size=10),
 )
+
+
+def test_spa_paths(tmp_path) -> None:
+    from urllib.parse import unquote
+
+    spa = tmp_path / "spa"
+    spa.mkdir()
+    (spa / "index.html").write_text("<!doctype html><p>index</p>")
+    (spa / "app.js").write_text("console.log('app')")
+    (tmp_path / "secret.txt").write_text("SECRET")
+    app = make_app(tmp_path)
+    app.spa("spa")
+    client = app.test_client()
+    served = {b"<!doctype html><p>index</p>", b"console.log('app')"}
+
+    @FUZZ
+    @given(
+        segments=st.lists(spa_segments, max_size=5),
+        method=st.sampled_from(["GET", "HEAD", "POST"]),
+        accept=st.sampled_from([None, "text/html", "application/json", "*/*"]),
+    )
+    def run(segments, method, accept):
+        count("test_spa_paths")
+        headers = {"Accept": accept} if accept else {}
+        # PATH_INFO as a server hands it over (percent-decoded, bytes as latin-1); set directly
+        # because the test client reads a path starting with "//" as a host name
+        path = unquote("/" + "/".join(segments)).encode("utf-8", "surrogatepass")
+        response = client.open(
+            "/",
+            method=method,
+            headers=headers,
+            environ_overrides={"PATH_INFO": path.decode("latin-1")},
+        )
+        assert_handled(response)
+        assert response.status_code in (200, 301, 302, 304, 308, 404, 405)
+        if response.status_code == 200 and method == "GET":
+            assert response.get_data() in served
+        assert b"SECRET" not in response.get_data()
+
+    run()
 
 
 # -- cache keys from query strings -------------------------------------------------------------

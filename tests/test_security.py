@@ -191,6 +191,26 @@ def test_apply_headers_on_plain_flask() -> None:
     assert app.test_client().get("/").headers["X-Frame-Options"] == "DENY"
 
 
+def test_shipped_base_template_fits_the_policy(secured: Batteries) -> None:
+    """batteries/base.html has no inline script or handler the default CSP would block."""
+    path = os.path.join(os.path.dirname(security.__file__), "templates", "batteries", "base.html")
+    if not os.path.exists(path):
+        pytest.fail("batteries/base.html is not shipped")
+    secured.add_url_rule(
+        "/page", "page", lambda: render_template_string('{% extends "batteries/base.html" %}')
+    )
+    response = secured.test_client().get("/page")
+    assert response.status_code == 200
+    html = response.text
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert "src=" in tag or "nonce=" in tag, tag
+    assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler"
+    assert "javascript:" not in html
+    for tag in re.findall(r"<style\b[^>]*>", html):
+        assert "nonce=" in tag, tag
+    assert not re.search(r'<[^>]+\sstyle\s*=\s*"', html), "inline style attribute"
+
+
 # -- secure defaults ---------------------------------------------------------------------------
 
 
@@ -396,3 +416,53 @@ def test_check_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     found = security._version_checks()
     assert [p.key for p in found] == ["werkzeug"]
     assert "3.1.8" in found[0].message
+
+
+# -- auth defaults (verified here as part of the secure-defaults list) -------------------------
+
+
+class _User:
+    def __init__(self, uid: str) -> None:
+        self.uid = uid
+
+    def get_id(self) -> str:
+        return self.uid
+
+
+def _auth_app(app: Batteries) -> Batteries:
+    from batteries import login_user
+
+    app.user_loader(lambda uid: _User(uid))
+
+    @app.route("/remember")
+    def remember():
+        login_user(_User("7"), remember=True)
+        return "in"
+
+    return app
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_remember_cookie_flags(app: Batteries, production: bool) -> None:
+    _auth_app(app)
+    if production:
+        app.config.update(PRODUCTION)
+    response = app.test_client().get("/remember", base_url="https://localhost")
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2  # the session and the remember cookie
+    for cookie in cookies:
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is production  # Secure follows SESSION_COOKIE_SECURE
+
+
+def test_password_hashing_is_scrypt() -> None:
+    from batteries.auth import check_password, hash_password
+
+    stored = hash_password("correct horse")
+    assert stored.startswith("scrypt:32768:8:1$")
+    assert check_password(stored, "correct horse")
+    assert not check_password(stored, "wrong")
+    assert hash_password("correct horse") != stored  # salted
+    for malformed in ("scrypt:abc$x$y", "md5$x$y", "", "plain"):
+        assert check_password(malformed, "correct horse") is False  # never raises
