@@ -277,3 +277,83 @@ def test_split_name():
     assert split_name("x.jpg\x00.php")[1] == "php"
     with pytest.raises(UploadNotAllowed):
         raise UploadNotAllowed()
+
+
+# -- batteries.js in a real browser -------------------------------------------------------
+
+PAGE = """<!doctype html><html><head>
+<meta name="csrf-token" content="tok123">
+<script src="/_batteries/batteries.js"></script></head><body>
+<form id="f" action="/upload" method="post" enctype="multipart/form-data">
+<input type="file" name="file"></form>
+<progress id="bar" max="1" value="0"></progress>
+<script>
+window.seen = [];
+window.send = function () {
+  return Batteries.uploadForm("#f", {
+    progress: "#bar",
+    onProgress: function (fraction, loaded, total) { seen.push([fraction, loaded, total]); }
+  }).then(function (body) { return {ok: body}; },
+          function (e) { return {status: e.status, message: e.message}; });
+};
+</script></body></html>"""
+
+
+@pytest.mark.browser
+def test_upload_progress_in_chromium(app, folder, tmp_path):
+    import shutil
+    import threading
+
+    from werkzeug.serving import make_server
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.fail("Debian's chromium is missing: run scripts/install-chromium.sh")
+    from playwright.sync_api import sync_playwright
+
+    headers_seen = []
+
+    @app.get("/page")
+    def page_view():
+        return PAGE
+
+    @app.before_request
+    def remember_headers():
+        if request.path == "/upload":
+            headers_seen.append(dict(request.headers))
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * (3 * 1024 * 1024))
+    huge = tmp_path / "huge.txt"
+    huge.write_bytes(b"x" * (17 * 1024 * 1024))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/page")
+                page.set_input_files("input[name=file]", str(big))
+                result = page.evaluate("send()")
+                assert NAME.match(result["ok"]["name"])
+                seen = page.evaluate("seen")
+                assert seen[-1][0] == 1 and seen[-1][1] >= 3 * 1024 * 1024
+                assert all(0 <= s[0] <= 1 for s in seen if s[0] is not None)
+                assert page.evaluate("document.getElementById('bar').value") == 1
+                assert headers_seen[-1]["X-Csrftoken"] == "tok123"
+
+                page.set_input_files("input[name=file]", str(huge))
+                result = page.evaluate("send()")
+                assert result["status"] == 413 and "MAX_CONTENT_LENGTH" in result["message"]
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(stored(folder)) == 1

@@ -288,9 +288,14 @@ def _peek_multipart(request: Request, length: int) -> list[str]:
     except UnicodeEncodeError:
         return []
     result: list[str] = []
-    state = {"in_field": False, "value": b""}
+    state: dict[str, t.Any] = {"first": True, "in_field": False, "value": b""}
 
     def done(data: bytes) -> bool:
+        if state["first"]:
+            # no "_method" anywhere in the first chunk: the first part is something else
+            state["first"] = False
+            if FIELD.encode() not in data:
+                return True
         try:
             return _scan(data)
         except ValueError:  # a malformed body: the form parser will say so, not us
@@ -308,11 +313,11 @@ def _peek_multipart(request: Request, length: int) -> list[str]:
                 state["in_field"] = True
                 continue
             if isinstance(event, multipart.Data) and state["in_field"]:
-                state["value"] += event.data  # type: ignore[operator]
-                if len(state["value"]) > 256:  # type: ignore[arg-type]
+                state["value"] += event.data
+                if len(state["value"]) > 256:
                     return True
                 if not event.more_data:
-                    result.append(state["value"].decode("utf-8", "replace"))  # type: ignore[attr-defined]
+                    result.append(state["value"].decode("utf-8", "replace"))
                     return True
                 continue
             return True  # another field, a file, or the end: no _method first

@@ -143,13 +143,14 @@
    * browser (`fraction` is between 0 and 1, or null when the size is unknown) and once more
    * with fraction 1 when the upload is complete. Sends the X-CSRFToken header when the page has
    * <meta name="csrf-token"> and Accept: application/json, so errors come back as JSON.
-   * Resolves to {status, body, xhr} (body parsed when JSON); rejects with an Error whose .status
-   * and .body are set on a non-2xx answer (413: file too large, 400: type not allowed...), or on a
-   * network error or abort (status 0). Pass {signal: controller.signal} to cancel.
+   * Resolves to the answer's body (parsed when it is JSON, else text), like fetchJSON; rejects
+   * with an Error whose .status, .body and .xhr are set on a non-2xx answer (413: file too large,
+   * 400: type not allowed...), or on a network error or abort (status 0). Pass
+   * {signal: controller.signal} to cancel.
    *
    *   Batteries.upload("/upload", new FormData(form), {
    *     onProgress: function (fraction) { bar.value = fraction; }
-   *   }).then(function (r) { location = r.body.url; }, function (e) { alert(e.message); });
+   *   }).then(function (body) { location = body.url; }, function (e) { alert(e.message); });
    */
   Batteries.upload = function (url, formData, options) {
     options = options || {};
@@ -188,7 +189,7 @@
           try { body = JSON.parse(body); } catch (e) { /* keep the text */ }
         }
         if (xhr.status >= 200 && xhr.status < 300) {
-          resolve({ status: xhr.status, body: body, xhr: xhr });
+          resolve(body);
           return;
         }
         var message = (body && body.message) || xhr.statusText || ("HTTP " + xhr.status);
