@@ -17,7 +17,7 @@ import time
 import uuid
 
 import pytest
-from conftest import service_up
+from _services import service_up
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
@@ -415,6 +415,14 @@ def test_paginate_other_statement_shapes(sqlite_app):
         # a single column
         names = db.paginate(select(Author.name).order_by(Author.name), per_page=5)
         assert names.items == ["ann", "bob"]
+        # a join with a filter: the count is of the joined rows, like the items
+        joined = select(Author.name, Book.title).join(Author.books).where(Book.title != "x")
+        pairs = db.paginate(joined.order_by(Book.id), per_page=2)
+        assert pairs.total == 3 and pairs.items == [("ann", "b0"), ("ann", "b1")]
+        # GROUP BY counts groups
+        grouped = select(Book.author_id, func.count()).group_by(Book.author_id)
+        groups = db.paginate(grouped.order_by(Book.author_id), per_page=1)
+        assert groups.total == 2 and groups.items == [(1, 3)]
 
 
 def test_pagination_navigation():

@@ -400,8 +400,6 @@ def _fetch_page(
     The count query is skipped when the page itself tells the total: a page that is not full
     is the last one, so ``total = offset + len(items)``.
     """
-    from sqlalchemy import func, select
-
     single = len(statement.column_descriptions) == 1
     result = session.execute(statement.limit(limit).offset(offset))
     if _needs_unique(result):  # joined eager loading of a collection
@@ -409,10 +407,27 @@ def _fetch_page(
     items = list(result.scalars().all() if single else result.all())
     if (items or offset == 0) and len(items) < limit:
         return items, offset + len(items)
-    total = session.execute(
-        select(func.count()).select_from(statement.order_by(None).subquery())
-    ).scalar_one()
-    return items, int(total)
+    return items, int(session.execute(_count_statement(statement)).scalar_one())
+
+
+def _count_statement(statement: Select[t.Any]) -> Select[t.Any]:
+    """``SELECT count(*)`` of ``statement``'s rows: directly when it is a plain select (cheaper
+    to build and to run), else over it as a subquery."""
+    from sqlalchemy import Select, func, select
+
+    plain = (
+        isinstance(statement, Select)
+        and not statement._distinct
+        and not statement._group_by_clauses
+        and not statement._having_criteria
+        and statement._limit_clause is None
+        and statement._offset_clause is None
+    )
+    if plain:
+        return statement.with_only_columns(func.count(), maintain_column_froms=True).order_by(
+            None
+        )
+    return select(func.count()).select_from(statement.order_by(None).subquery())
 
 
 def _needs_unique(result: t.Any) -> bool:
