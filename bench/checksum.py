@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     common.print_matrix(result, ["flask", "flask+hash", "batteries", "batteries+verify"], "flask")
     for name, value in result["throughput_mib_s"].items():
         print(f"throughput {name}: {value:,.0f} MiB/s")
+    fair = result["ratios"]["upload throughput batteries+verify/flask+hash"]
+    print(f"upload throughput batteries+verify/flask+hash: {common.fmt_ratio(fair)}")
     print()
     print(common.table(
         ["streamed multipart upload", "peak RSS", "growth over 1 MiB", "time"],

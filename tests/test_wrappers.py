@@ -285,6 +285,27 @@ def test_malformed_digest_header_is_400(verified, header, value):
     assert verified.ran == []
 
 
+def test_empty_body_is_verified_once(app):
+    seen = []
+
+    @app.route("/", methods=["GET", "POST"])
+    def view():
+        for _ in range(2):
+            try:
+                request.get_data()
+            except Exception:
+                pass
+        return request.content_digest()
+
+    client = app.test_client()
+    good = {"Content-Digest": content_digest(b"")}
+    assert client.post("/", headers=good).text == sha256(b"")
+    with checksum_mismatch.connected_to(lambda sender, **extra: seen.append(extra)):
+        response = client.get("/", headers={"Content-Digest": content_digest(b"x")})
+    assert response.status_code == 400
+    assert seen == [{"header": "Content-Digest", "algorithm": "sha256"}]
+
+
 def test_parse_digest_field():
     digest = hashlib.sha256(b"").digest()
     encoded = base64.b64encode(digest).decode()

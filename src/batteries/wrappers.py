@@ -123,8 +123,8 @@ def _b64(value: str, header: str, algorithm: str) -> bytes:
 def parse_digest_field(value: str, header: str) -> dict[str, bytes]:
     """Parse an RFC 9530 digest field into ``{hashlib name: digest}`` for the known algorithms.
 
-    >>> parse_digest_field("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:", "Content-Digest")
-    {'sha256': b'...'}
+    ``parse_digest_field("sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:, md5=:x:", h)``
+    gives ``{"sha256": <the 32 bytes of sha256(b"")>}`` (``md5`` is not verified: skipped).
 
     Unknown algorithms are skipped; anything that is not a dictionary of byte sequences raises
     :class:`MalformedDigest`.
@@ -200,6 +200,8 @@ class BodyDigest:
         self.error: Exception | None = None
         self.outer: t.IO[bytes] | None = None
         self._has_readinto = hasattr(self.raw, "readinto")
+        self.length = get_content_length(environ)
+        self.terminated = "wsgi.input_terminated" in environ
         try:
             self.expected = expected_digests(environ)
         except MalformedDigest as e:
@@ -209,8 +211,6 @@ class BodyDigest:
         for _, algorithm, _ in self.expected:
             if algorithm not in self.hashers:
                 self.hashers[algorithm] = hashlib.new(algorithm)
-        self.length = get_content_length(environ)
-        self.terminated = "wsgi.input_terminated" in environ
         if self.length is None and not self.terminated:
             if self.expected and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
                 self.error = DigestLengthRequired()
@@ -219,7 +219,10 @@ class BodyDigest:
                 return  # Werkzeug hides this body; raw readers may still read it to its end
             self.length = 0
         if self.length == 0:
-            self._finish()
+            try:
+                self._finish()
+            except ChecksumMismatch:
+                pass  # kept in self.error, raised by whoever reads
 
     # -- state ------------------------------------------------------------------------------
 
