@@ -148,6 +148,12 @@ def test_upload_folder_config(app, client, tmp_path):
     assert (target / name).read_bytes() == b"x"
 
 
+def test_relative_upload_folder_is_in_the_instance_folder(app, client):
+    app.config["UPLOAD_FOLDER"] = "files"
+    name = post(client, b"x", "a.txt").json["name"]
+    assert os.path.isfile(os.path.join(app.instance_path, "files", name))
+
+
 def test_send_upload_refuses_escapes(client, folder, tmp_path):
     (tmp_path / "secret.txt").write_text("secret")
     post(client, b"x", "a.txt")

@@ -66,7 +66,7 @@ CONFIG = (
         "UPLOAD_FOLDER",
         _default_folder,
         (str, os.PathLike, type(None)),
-        "folder where save_upload() stores files (created on demand)",
+        "folder where save_upload() stores files (created on demand; relative: in the instance folder)",
         shown="<instance>/uploads",
     ),
     Setting(
@@ -108,7 +108,8 @@ def upload_folder(app: Flask | None = None) -> str:
     folder = value(app, CONFIG[0])
     if folder is None:
         folder = _default_folder(app)
-    return os.path.abspath(os.fspath(folder))
+    # a relative UPLOAD_FOLDER is inside the instance folder, whatever the current directory
+    return os.path.abspath(os.path.join(app.instance_path, os.fspath(folder)))
 
 
 def split_name(filename: str) -> tuple[str, str]:

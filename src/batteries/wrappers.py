@@ -200,7 +200,7 @@ class BodyDigest:
         self.error: Exception | None = None
         self.outer: t.IO[bytes] | None = None
         self._has_readinto = hasattr(self.raw, "readinto")
-        self.length = get_content_length(environ)
+        self.length = get_content_length(environ)  # type: ignore[arg-type]
         self.terminated = "wsgi.input_terminated" in environ
         try:
             self.expected = expected_digests(environ)
@@ -414,7 +414,7 @@ class _WholeBodyStream(LimitedStream):
         with memoryview(buffer) as view:
             got = 0
             while got < remaining:
-                n = self.readinto(view[got : got + 1024 * 1024])
+                n = self.readinto(view[got : got + 1024 * 1024])  # type: ignore[arg-type]
                 if not n:
                     break
                 got += n
@@ -465,8 +465,8 @@ class Request(FlaskRequest):
         body.outer = stream
         return stream
 
-    @property  # type: ignore[override]
-    def input_stream(self) -> t.IO[bytes]:
+    @property
+    def input_stream(self) -> t.IO[bytes]:  # type: ignore[override]
         """The raw WSGI input (no length guard, as in Werkzeug), still hashed as it is read."""
         body = self._body_digest()
         body.check()
