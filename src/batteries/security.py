@@ -45,6 +45,8 @@ import secrets
 import typing as t
 from dataclasses import dataclass
 
+from flask import g, has_app_context, has_request_context, request
+
 from .config import Setting
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -124,27 +126,33 @@ def apply_headers(app: Flask, response: Response) -> Response:
     Called by ``Batteries.make_response`` when ``SECURITY_HEADERS`` is set; call it yourself on
     a plain Flask app from an ``after_request`` function.
     """
-    from flask import g, request
-
     setting = app.config.get("SECURITY_HEADERS")
     state = app.extensions.get("batteries")
     cached = getattr(state, "security_headers", None)
-    if cached is not None and cached[0] == setting:
-        headers = cached[1]
-    else:
-        headers = headers_for(setting)
+    if cached is None or cached[0] != setting:
+        cached = (_freeze(setting), *_header_plans(headers_for(setting)))
         if state is not None:
-            state.security_headers = (_freeze(setting), headers)
-    nonce = g.__dict__.get(_NONCE_KEY) if g else None
-    secure = bool(request) and request.is_secure
+            state.security_headers = cached
+    secure = has_request_context() and request.is_secure
+    plan = cached[2] if secure else cached[1]
     present = response.headers
-    for name, value in headers.items():
-        if name in present or (name in HTTPS_ONLY and not secure):
+    have = {name.lower() for name in present.keys()}
+    nonce = g.__dict__.get(_NONCE_KEY) if has_app_context() else None
+    for name, lowered, value in plan:
+        if lowered in have:
             continue
-        if nonce is not None and name == "Content-Security-Policy":
+        if nonce is not None and lowered == "content-security-policy":
             value = add_nonce(value, nonce)
-        present[name] = value
+        present.add(name, value)
     return response
+
+
+def _header_plans(
+    headers: dict[str, str],
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """(for HTTP, for HTTPS): ``(name, lower-cased name, value)`` of each header to add."""
+    every = [(name, name.lower(), value) for name, value in headers.items()]
+    return [h for h in every if h[0] not in HTTPS_ONLY], every
 
 
 def _freeze(setting: t.Any) -> t.Any:
@@ -158,8 +166,6 @@ def csp_nonce() -> str:
     response's ``Content-Security-Policy`` lists ``'nonce-<value>'`` in ``script-src`` and
     ``style-src``. Call it before the response is made (rendering a template does).
     """
-    from flask import g
-
     nonce = g.__dict__.get(_NONCE_KEY)
     if nonce is None:
         nonce = g.__dict__[_NONCE_KEY] = secrets.token_urlsafe(18)

@@ -1,0 +1,98 @@
+"""Security headers: what ``SECURITY_HEADERS`` costs per request, off and on.
+
+A "hello" view, called in process (direct WSGI calls, interleaved rounds, CPU clock), side by
+side:
+
+- ``flask``: plain Flask;
+- ``batteries``: Batteries with ``SECURITY_HEADERS`` off (the default: one ``dict.get`` per
+  response in ``make_response``);
+- ``batteries+headers``: Batteries with ``SECURITY_HEADERS = True`` (six headers, HTTP);
+- ``batteries+nonce``: the same, with a view that uses ``csp_nonce()`` (a new nonce per request).
+
+Goals: batteries / flask <= 0.97 is the project-wide hello-world goal (measured by
+``bench/wsgi.py``); here the figure of interest is the cost of turning the headers on.
+
+Usage: ``python bench/security.py [--rounds 9] [--calls 2000] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import typing as t
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common
+
+
+def make_apps(root: str) -> dict[str, t.Any]:
+    from flask import Flask
+
+    from batteries import Batteries
+    from batteries.security import csp_nonce
+
+    def hello() -> str:
+        return "Hello, World!"
+
+    def nonce_page() -> str:
+        return f'<script nonce="{csp_nonce()}">x()</script>'
+
+    apps: dict[str, t.Any] = {}
+    flask_app = Flask("bench_flask", root_path=root)
+    flask_app.add_url_rule("/", "hello", hello)
+    apps["flask"] = flask_app
+    for name, headers, view in (
+        ("batteries", False, hello),
+        ("batteries+headers", True, hello),
+        ("batteries+nonce", True, nonce_page),
+    ):
+        app = Batteries(f"bench_{name}", root_path=root, instance_path=os.path.join(root, "i"))
+        app.config["SECURITY_HEADERS"] = headers
+        app.add_url_rule("/", "hello", view)
+        apps[name] = app
+    return apps
+
+
+def main(argv: list[str] | None = None) -> dict[str, t.Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.calls = 3, 300
+    with tempfile.TemporaryDirectory() as root:
+        apps = make_apps(root)
+        environ = common.make_environ("/")
+        callers = {name: common.wsgi_caller(app, environ) for name, app in apps.items()}
+        samples = common.interleave(callers, rounds=args.rounds, calls=args.calls)
+    medians = {name: common.median(values) for name, values in samples.items()}
+    ratios = {name: common.paired_ratio(samples[name], samples["flask"]) for name in samples}
+    extra = {
+        "headers on / off": common.paired_ratio(samples["batteries+headers"], samples["batteries"]),
+    }
+    rows = [
+        [name, common.fmt_value(medians[name] * 1e6), common.fmt_ratio(ratios[name])]
+        for name in apps
+    ]
+    print(
+        f"security headers: hello view, {args.rounds} rounds x {args.calls} calls "
+        f"({common.CLOCK_NAME} clock)"
+    )
+    print(common.table(["app", "median per request", "vs flask"], rows))
+    for label, value in extra.items():
+        print(f"{label}: {common.fmt_ratio(value)}")
+    return {
+        "medians_us": {k: v * 1e6 for k, v in medians.items()},
+        "ratios_vs_flask": ratios,
+        "headers_on_over_off": extra["headers on / off"],
+        "rounds": args.rounds,
+        "calls": args.calls,
+    }
+
+
+if __name__ == "__main__":
+    main()
