@@ -9,8 +9,11 @@ import json
 
 import pytest
 from flask import request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from batteries import Batteries
 from batteries.signals import checksum_mismatch
 from batteries.wrappers import _json_depth, parse_digest_field
 
@@ -474,3 +477,39 @@ def test_form_limits_get_their_own_message(app):
     )
     assert response.status_code == 413
     assert "MAX_FORM_MEMORY_SIZE" in response.text
+
+
+# -- properties ---------------------------------------------------------------------------
+
+_PROP_APP: list[Batteries] = []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=3000),
+    steps=st.lists(st.integers(min_value=1, max_value=700), max_size=6),
+    reader=st.sampled_from(["stream", "input_stream", "readline", "readinto"]),
+)
+def test_any_read_pattern_hashes_the_whole_body(body, steps, reader):
+    if not _PROP_APP:
+        _PROP_APP.append(Batteries("prop"))
+    app = _PROP_APP[0]
+    with app.test_request_context("/", method="POST", data=body):
+        stream = request.input_stream if reader == "input_stream" else request.stream
+        got = b""
+        for step in steps:
+            if reader == "readline":
+                got += stream.readline(step)
+            elif reader == "readinto":
+                buffer = bytearray(step)
+                got += bytes(buffer[: stream.readinto(buffer)])
+            else:
+                got += stream.read(step)
+        assert body.startswith(got)
+        assert request.content_digest() == sha256(body)
+        good = {"HTTP_CONTENT_DIGEST": content_digest(body)}
+    with app.test_request_context("/", method="POST", data=body, environ_overrides=good):
+        for step in steps:
+            request.stream.read(step)
+        assert request.get_data(cache=False) == body[min(sum(steps), len(body)) :]
+        assert request.content_digest() == sha256(body)
