@@ -240,3 +240,16 @@ def test_peeked_input():
     assert peeked.read(10) == b"ab"
     with pytest.raises(OSError):
         peeked.read(10)
+
+
+def test_overridden_requests_still_need_csrf(app, client):
+    """A ``_method`` form is a plain HTML form: CSRF protection sees the DELETE it became."""
+    app.config["CSRF_PROTECT_ALL"] = True
+    response = client.post(
+        "/item", data={"_method": "DELETE"}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert response.status_code in (400, 403)
+    response = client.post(
+        "/item", data={"_method": "DELETE"}, headers={"Sec-Fetch-Site": "same-origin"}
+    )
+    assert response.json["method"] == "DELETE"
