@@ -513,3 +513,46 @@ def test_any_read_pattern_hashes_the_whole_body(body, steps, reader):
             request.stream.read(step)
         assert request.get_data(cache=False) == body[min(sum(steps), len(body)) :]
         assert request.content_digest() == sha256(body)
+
+
+def test_chunked_upload_through_a_real_server(app):
+    """Werkzeug's server terminates chunked bodies: they are hashed and verified at their end."""
+    import http.client
+    import threading
+
+    from werkzeug.serving import make_server
+
+    @app.post("/chunked")
+    def chunked():
+        return {"n": len(request.get_data()), "digest": request.content_digest()}
+
+    body = bytes(range(256)) * 4000
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def send(header: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+        try:
+            pieces = (body[i : i + 10_000] for i in range(0, len(body), 10_000))
+            connection.request(
+                "POST",
+                "/chunked",
+                body=pieces,
+                headers={"Content-Digest": header, "Content-Type": "application/octet-stream"},
+                encode_chunked=True,
+            )
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    try:
+        status, data = send(content_digest(body))
+        assert status == 200
+        assert json.loads(data) == {"n": len(body), "digest": sha256(body)}
+        status, data = send(content_digest(body[:-1]))
+        assert status == 400 and b"Content-Digest" in data
+    finally:
+        server.shutdown()
+        server.server_close()
