@@ -34,6 +34,8 @@ MODULES = {
 CASES = {"hello": "/hello", "json": "/json", "template": "/page", "db": "/items"}
 #: the bare WSGI callable only answers these
 BARE_CASES = {"hello", "json"}
+#: slower cases run smaller batches, so every batch lasts about as long
+CALLS_SCALE = {"template": 0.5, "db": 0.15}
 
 GOALS = [
     {"ratio": "hello batteries/flask", "op": "<=", "target": 0.97},
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
             for impl in impls
             if impl != "bare" or case in BARE_CASES
         }
-        measured = common.interleave(contenders, rounds=args.rounds, calls=args.calls)
+        calls = max(1, round(args.calls * CALLS_SCALE.get(case, 1.0)))
+        measured = common.interleave(contenders, rounds=args.rounds, calls=calls)
         for impl, values in measured.items():
             samples[case, impl] = values
     result = common.matrix_result("wsgi", samples, baseline="flask")
