@@ -331,3 +331,91 @@ def test_csrf_token_global(app):
 
     token = app.test_client().get("/").text
     assert isinstance(token, str)
+
+
+# -- base.html + js_urls + batteries.js in a real browser -----------------------------------
+
+BROWSER_PAGE = (
+    '{% extends "batteries/base.html" %}{% block content %}<div id="box">old</div>{% endblock %}'
+    '{% block scripts %}{{ js_urls("item", "echo", "fragment") }}{% endblock %}'
+)
+
+
+@pytest.mark.browser
+def test_batteries_js_in_chromium(app):
+    import os
+    import shutil
+    import threading
+
+    from flask import request, session
+    from werkzeug.serving import make_server
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(chromium):
+        pytest.fail("Debian's chromium is missing: run scripts/install-chromium.sh")
+    from playwright.sync_api import sync_playwright
+
+    @app.get("/login")
+    def login():
+        session["user"] = "ada"  # gives the browser a session cookie
+        return "ok"
+
+    @app.get("/page")
+    def page():
+        return render_template_string(BROWSER_PAGE)
+
+    @app.post("/echo")
+    def echo():
+        if request.get_json().get("fail"):
+            return {"error": "Bad Request", "message": "fail was set", "status": 400}, 400
+        return {"token": request.headers.get("X-CSRFToken"), "got": request.get_json()}
+
+    @app.post("/go")
+    def go():
+        return redirect("/page?done=1")
+
+    @app.get("/item/<int:id>")
+    def item(id):
+        return {"id": id, "tab": request.args.get("tab")}
+
+    @app.get("/fragment")
+    def fragment():
+        return "<b>new</b>"
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
+            try:
+                page = browser.new_page()
+                page.goto(base + "/login")
+                page.goto(base + "/page")
+                token = page.get_attribute('meta[name="csrf-token"]', "content")
+                assert token
+                result = page.evaluate("Batteries.fetchJSON('/echo', {data: {a: 1}})")
+                assert result == {"token": token, "got": {"a": 1}}
+                error = page.evaluate(
+                    "Batteries.fetchJSON('/echo', {data: {fail: true}})"
+                    ".catch(e => ({status: e.status, message: e.message, body: e.body}))"
+                )
+                assert error["status"] == 400 and error["message"] == "fail was set"
+                url = page.evaluate("Batteries.url('item', {id: 7, tab: 'a b'})")
+                assert url == "/item/7?tab=a%20b"
+                assert page.evaluate(f"Batteries.fetchJSON({url!r})") == {"id": 7, "tab": "a b"}
+                page.evaluate("Batteries.replace('#box', Batteries.url('fragment'))")
+                assert page.inner_html("#box") == "<b>new</b>"
+                with page.expect_navigation():
+                    page.evaluate("Batteries.fetchJSON('/go', {data: {}})")
+                assert page.url == base + "/page?done=1"
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
