@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from conftest import service_up
+from _services import service_up
 from flask import Blueprint, make_response, session
 
 from batteries import Batteries, cache, cached
@@ -583,3 +583,17 @@ def test_hung_redis_is_skipped_then_recovers(app, private_redis):
         finally:
             os.kill(private_redis.process.pid, signal.SIGCONT)
         assert wait_until(lambda: cache.get("k") == "v")
+
+
+def test_a_full_filesystem_cache_prunes_in_bulk(app):
+    app.config["CACHE_OPTIONS"] = {"threshold": 20}
+    folder = os.path.join(app.instance_path, "cache")
+    with app.app_context():
+        for n in range(22):  # the set after the count passed the threshold prunes
+            cache.set(f"k{n}", n)
+        # down to 80% of the threshold at once (+ the new entry)
+        assert len(os.listdir(folder)) <= 16 + 1
+        assert cache.get("k21") == 21  # the newest entries are kept
+        for n in range(22, 25):
+            cache.set(f"k{n}", n)
+        assert len(os.listdir(folder)) <= 21  # no pruning needed for a while
