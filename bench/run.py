@@ -306,6 +306,55 @@ def plot(results: dict[str, dict[str, t.Any]], path: str, title: str) -> str | N
     return path
 
 
+def markdown(document: dict[str, t.Any]) -> str:
+    """The results as Markdown: the machine, one table per benchmark, the goals."""
+    m = document["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    out = [
+        f"Run {document['started']} ({'quick' if document.get('quick') else 'full'}), "
+        f"{m.get('cpus')} CPUs ({m.get('cpu', '?')}), Python {m.get('python')}, {versions}; "
+        f"load average at the end {m.get('loadavg')}.",
+        "",
+    ]
+    for name, result in document["benchmarks"].items():
+        out.append(f"**{name}** — {BENCHMARKS.get(name, '')}")
+        out.append("")
+        if "skipped" in result or "error" in result:
+            out += [f"_{result.get('skipped') or 'error: ' + str(result.get('error'))}_", ""]
+            continue
+        unit = result.get("unit", "us")
+        ratios = ratios_of(result)
+        out += ["| case | contender | median | ratios |", "| --- | --- | ---: | --- |"]
+        shown: set[str] = set()
+        for row in rows_of(result):
+            case, impl = str(row.get("case", "")), str(row.get("impl", ""))
+            prefix = f"{case} {impl}/"
+            mine = {k: v for k, v in ratios.items() if impl and k.startswith(prefix)}
+            shown.update(mine)
+            median = row.get("median")
+            value = (
+                common.fmt_value(float(median), str(row.get("unit", unit)))
+                if isinstance(median, (int, float))
+                else str(median)
+            )
+            text = ", ".join(f"{common.fmt_ratio(v)} {k[len(prefix) :]}" for k, v in mine.items())
+            out.append(f"| {case} | {impl} | {value} | {text} |")
+        for key, value in ratios.items():
+            if key not in shown:
+                out.append(f"| {key} | | | {common.fmt_ratio(value)} |")
+        out.append("")
+    goals = document.get("goals") or []
+    if goals:
+        out += ["| goal | measured | verdict |", "| --- | ---: | --- |"]
+        for g in goals:
+            verdict = "—" if g["met"] is None else ("met" if g["met"] else "**missed**")
+            out.append(
+                f"| {g['benchmark']}: {g['ratio']} {g.get('op', '<=')} {g['target']} "
+                f"| {common.fmt_ratio(g['value'])} | {verdict} |"
+            )
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     args = parse_args(argv)
     if args.child:
@@ -341,7 +390,10 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(document, f, indent=2, default=str)
-    print(f"\nresults: {args.out}")
+    md_path = os.path.splitext(args.out)[0] + ".md"
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(markdown(document))
+    print(f"\nresults: {args.out} (Markdown: {md_path})")
     if not args.no_plot:
         title = (
             f"Batteries benchmark ratios — {machine.get('cpus')} CPUs, Python {machine['python']}"
