@@ -23,6 +23,7 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import assets, auth, caching, config, errors, forms, security, spa, tasks, templating
+from . import mongo
 from . import sqlite
 from . import sqla
 from . import ctx, uploads, wrappers
@@ -51,10 +52,11 @@ REGISTRY = Registry.collect(
     forms.CONFIG,
     sqla.CONFIG,
     sqlite.CONFIG,
+    mongo.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla, sqlite)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla, sqlite, mongo)
 
 
 class ServedResponse(HTTPException):
