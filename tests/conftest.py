@@ -10,9 +10,9 @@ folder, which is what most unit tests want.
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
+from _services import service_up  # noqa: F401  (re-exported for older imports)
 
 from batteries import Batteries
 
@@ -31,12 +31,3 @@ def app(tmp_path) -> Batteries:
     app = Batteries("test_app", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
     app.config.update(TESTING=True, SECRET_KEY="test secret key")
     return app
-
-
-def service_up(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something answers on ``host:port`` (a loopback service)."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False

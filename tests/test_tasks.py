@@ -14,7 +14,7 @@ import time
 import uuid
 
 import pytest
-from conftest import service_up
+from _services import service_up
 from flask import current_app
 
 from batteries import Batteries

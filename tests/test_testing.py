@@ -14,7 +14,7 @@ import textwrap
 import uuid
 
 import pytest
-from conftest import service_up
+from _services import service_up
 from sqlalchemy import String, create_engine, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
