@@ -466,3 +466,12 @@ def test_password_hashing_is_scrypt() -> None:
     assert hash_password("correct horse") != stored  # salted
     for malformed in ("scrypt:abc$x$y", "md5$x$y", "", "plain"):
         assert check_password(malformed, "correct horse") is False  # never raises
+
+
+def test_check_imports_lazy_views(tmp_path) -> None:
+    app = production_app(tmp_path)
+    app.lazy_url("no_such_module_for_check.views.index", "/lazy")
+    result = run_check(app)
+    assert result.exit_code == 1
+    assert "batteries.E017 lazy view 'index'" in result.output
+    assert "no_such_module_for_check" in result.output

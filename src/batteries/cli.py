@@ -135,6 +135,20 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
     for battery in BATTERIES:  # a battery may add checks of its own: checks(app) -> [Problem]
         if hasattr(battery, "checks"):
             problems += battery.checks(app)
+    from .lazy import check_lazy_views
+
+    with app.app_context():
+        for endpoint, import_name, message in check_lazy_views(app):
+            problems.append(
+                security.Problem(
+                    "batteries.E017",
+                    "error",
+                    f"lazy view {endpoint!r}",
+                    f"{import_name!r} does not import: {message}",
+                    "fix the import path given to lazy_url() (it would fail on the first "
+                    "request that needs it)",
+                )
+            )
     if deploy:
         problems += security.deploy_checks(app)
     for problem in problems:
