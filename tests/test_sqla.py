@@ -704,3 +704,55 @@ def test_paginate_counts_only_when_the_page_is_full(sqlite_app):
             assert len(statements) == 1  # the last page tells the total
         finally:
             event.remove(engine, "before_cursor_execute", listener)
+
+
+def _rebuild_engine(app, **connect_args) -> None:
+    """Drop the app's engine so the next use builds one with these extra connect_args."""
+    state = app.extensions["batteries"]
+    for engine in state.sqla_engines.values():
+        engine.dispose()
+    state.sqla_engines.clear()
+    options = dict(app.config.get("DATABASE_ENGINE_OPTIONS") or {})
+    options["connect_args"] = {**options.get("connect_args", {}), **connect_args}
+    app.config["DATABASE_ENGINE_OPTIONS"] = options
+
+
+@pytest.mark.services
+def test_mariadb_idle_connection_reaped_by_the_server_is_replaced(maria_app):
+    _rebuild_engine(maria_app, init_command="SET SESSION sql_mode='', wait_timeout=1")
+    client = maria_app.test_client()
+    assert client.post("/authors/before").status_code == 201
+    time.sleep(2.5)  # the server closes the pooled connection
+    assert client.get("/count").json == {"count": 1}  # pre-ping replaced it
+    assert db.get_engine(maria_app).pool.checkedout() == 0
+
+
+@pytest.mark.services
+def test_concurrent_duplicates_one_wins_the_other_gets_409(pg_app):
+    results: list[int] = []
+
+    def post(name: str, barrier: threading.Barrier) -> None:
+        barrier.wait()
+        results.append(pg_app.test_client().post(f"/authors/{name}").status_code)
+
+    for i in range(5):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=post, args=(f"race {i}", barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(results) == [201] * 5 + [409] * 5
+    assert db.get_engine(pg_app).pool.checkedout() == 0
+    assert pg_app.test_client().get("/count").json == {"count": 5}
+
+
+def test_sqlite_autocommit_isolation_emits_no_begin(sqlite_app):
+    with sqlite_app.app_context():
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(Author.__table__.insert().values(name="auto"))
+            assert conn.connection.driver_connection.in_transaction is False
+        with db.engine.connect() as conn:
+            conn.execute(select(1))
+            assert conn.connection.driver_connection.in_transaction is True  # real BEGIN
+    assert _names(sqlite_app.test_client()) == ["auto"]
