@@ -274,7 +274,13 @@ def test_redis_broker_round_trip_and_killed_worker(project):
     p = project(
         broker_url=REDIS,
         result_backend=REDIS,
-        broker_transport_options={"visibility_timeout": 2, "global_keyprefix": prefix},
+        broker_transport_options={
+            "visibility_timeout": 2,
+            "global_keyprefix": prefix,
+            # kombu sweeps for expired messages every interval x throttle seconds (100 s)
+            "unacked_restore_interval": 1,
+            "unacked_restore_throttle": 1,
+        },
     )
     try:
         p.start_worker()
