@@ -365,6 +365,34 @@ def test_embedded_transport_requeues_rejected_and_drops_poison(tmp_path):
         assert conn.execute("select count(*) from kombu_message").fetchone()[0] == 1
 
 
+def test_embedded_transport_a_live_consumer_keeps_its_lease(tmp_path):
+    from kombu import Connection
+
+    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
+    options = {"polling_interval": 0.01, "visibility_timeout": 1.0}
+
+    def connect():
+        return Connection(url, transport="batteries.broker:Transport", transport_options=options)
+
+    with connect() as a, connect() as b:
+        queue_a = a.SimpleQueue("q")
+        queue_a.consumer.qos(prefetch_count=1)  # holding one, it takes no more (a worker)
+        queue_a.put("x")
+        held = queue_a.get(timeout=2)
+        queue_b = b.SimpleQueue("q")
+        deadline = time.monotonic() + 2.5  # well past the visibility timeout
+        while time.monotonic() < deadline:
+            try:
+                a.drain_events(timeout=0.05)  # the holder is alive: it renews its lease
+            except TimeoutError:
+                pass
+            with pytest.raises(queue_b.Empty):
+                queue_b.get(timeout=0.05)
+        held.ack()
+        queue_a.close()
+        queue_b.close()
+
+
 # -- app.celery without a worker -------------------------------------------------------------------
 
 

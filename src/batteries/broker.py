@@ -228,6 +228,10 @@ class Channel(_Channel):
         except OperationalError as exc:  # pragma: no cover - database busy for 30 s
             logger.warning("could not renew message leases: %s", exc)
 
+    def drain_events(self, timeout: float | None = None, callback: t.Any = None) -> t.Any:
+        self.renew_leases()  # on every poll, even while the prefetch limit is reached
+        return super().drain_events(timeout=timeout, callback=callback)
+
     def _forget(self, tag: str) -> None:
         row_id = self._leases.pop(tag, None)
         if row_id is None:
