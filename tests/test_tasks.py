@@ -262,6 +262,13 @@ def test_embedded_broker_round_trip_and_acked_rows_deleted(project):
             return conn.execute("select count(*) from kombu_message").fetchone()[0]
 
     assert wait_until(lambda: pending() == 0)  # acked messages are deleted
+    # A pickled message (CVE-2021-23727's class) is refused and dropped; the worker lives on.
+    with p.app.app_context():
+        p.app.celery.send_task(f"{p.module_name}.record", args=["pickled", 1], serializer="pickle")
+    assert wait_until(lambda: pending() == 0)
+    assert p.workers[0].poll() is None
+    assert p.rows("effects", "pickled") == 0
+    round_trip(p)
     killed_worker_task_runs_once(p)
     killed_pool_child_task_runs_once(p)
 
