@@ -1,0 +1,53 @@
+"""Register, log in, log out — under /en/auth/... and /de/auth/..."""
+
+from __future__ import annotations
+
+from batteries.i18n import localize
+from flask import g, redirect, render_template, url_for
+
+from batteries import Blueprint, db, flash, login_user, logout_user
+from batteries.auth import check_password, hash_password, safe_next
+
+from . import LANGUAGES
+from .forms import LoginForm, RegisterForm
+from .models import User
+from .text import _
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+localize(bp, LANGUAGES, "en")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    form = RegisterForm()
+    if form.validate_on_submit():
+        if db.session.scalar(db.select(User).filter_by(username=form.username.data)):
+            form.username.errors.append(_("That name is taken."))
+        else:
+            db.session.add(
+                User(username=form.username.data, password_hash=hash_password(form.password.data))
+            )
+            db.session.commit()
+            flash.success(_("Registered. Please log in."))
+            return redirect(url_for("auth.login"))
+    return render_template("auth/register.html", form=form, lang=g.lang_code)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(db.select(User).filter_by(username=form.username.data))
+        if user is not None and check_password(user.password_hash, form.password.data):
+            login_user(user)
+            flash.success(_("Welcome, {name}.").format(name=user.username))
+            return redirect(safe_next(url_for("posts.index")))
+        flash.error(_("Wrong username or password."))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash.info(_("Logged out."))
+    return redirect(url_for("posts.index"))
