@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from werkzeug.test import Client
-
 import dispatch_example as example
+from werkzeug.test import Client
 
 
 def test_by_path():

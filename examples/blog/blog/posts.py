@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from batteries.i18n import localize
-from batteries.uploads import UploadNotAllowed, save_upload, send_upload
 from flask import abort, jsonify, redirect, request, url_for
 
 from batteries import Blueprint, cached, current_user, db, flash, login_required, templated
+from batteries.i18n import localize
+from batteries.uploads import UploadNotAllowed, save_upload, send_upload
 
 from . import LANGUAGES
 from .forms import PostForm
