@@ -27,7 +27,7 @@ serves any number of apps, each with its own engine and its own session::
   bound to its app's engine, created on first use and closed at teardown (which rolls back
   whatever was not committed; teardown never commits).
 - ``db.engine`` is built on first use from ``DATABASE_URL`` and disposed when the app is freed.
-  SQLite gets foreign keys, WAL and real transactions (so savepoints work); server databases
+  SQLite gets foreign keys and WAL; server databases
   get ``pool_pre_ping`` and a connect timeout; MySQL/MariaDB get a strict ``sql_mode`` (no silent
   truncation).
 - A database that is down answers **503** (naming the database and ``DATABASE_URL``, with
@@ -561,7 +561,6 @@ def make_engine(app: Flask) -> Engine:
     engine = create_engine(url, **options)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
     elif backend in ("mysql", "mariadb"):
         event.listen(engine, "connect", _mysql_on_connect)
     install_error_events(engine, key, debug=bool(app.debug))
@@ -582,8 +581,6 @@ def _pick_driver(url: t.Any) -> t.Any:
 
 
 def _sqlite_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
-    # Let SQLAlchemy emit BEGIN itself (sqlite3's own transaction handling breaks SAVEPOINT).
-    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -592,16 +589,6 @@ def _sqlite_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
     finally:
         cursor.close()
-
-
-def _sqlite_on_begin(connection: t.Any) -> None:
-    # Straight to the driver: cheaper than a statement through SQLAlchemy, and no PRAGMA query
-    # to ask for the isolation level.
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT" or (
-        getattr(connection.dialect, "isolation_level", None) == "AUTOCOMMIT"
-    ):
-        return
-    connection.connection.driver_connection.execute("BEGIN")
 
 
 def _mysql_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:

@@ -108,6 +108,14 @@ def db(app: Flask) -> t.Iterator[t.Any]:
         engine = database.engine
     connection = engine.connect()
     transaction = connection.begin()
+    driver = connection.connection.driver_connection
+    legacy_sqlite = engine.dialect.name == "sqlite" and driver.isolation_level is not None
+    if legacy_sqlite:
+        # sqlite3 begins transactions on its own, only before writes, and a SAVEPOINT outside
+        # a transaction would commit when released: take the transaction control from it.
+        saved_level = driver.isolation_level
+        driver.isolation_level = None
+        driver.execute("BEGIN")
     binds = get_state(app).sqla_test_binds
     binds[database._key] = connection
     try:
@@ -116,6 +124,10 @@ def db(app: Flask) -> t.Iterator[t.Any]:
         binds.pop(database._key, None)
         if transaction.is_active:
             transaction.rollback()
+        if legacy_sqlite:
+            if driver.in_transaction:
+                driver.rollback()
+            driver.isolation_level = saved_level
         connection.close()
 
 
