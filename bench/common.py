@@ -209,6 +209,8 @@ def fmt_value(value: float | None, unit: str = "us") -> str:
         return f"{value:,.1f} µs" if value < 1000 else f"{value / 1000:,.2f} ms"
     if unit == "s":
         return f"{value:.3f} s"
+    if unit in ("×", "x"):
+        return f"{value:.2f}×"
     if value >= 100:
         return f"{value:,.0f} {unit}"
     return f"{value:,.2f} {unit}"

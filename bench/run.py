@@ -179,7 +179,8 @@ def _flatten(prefix: str, value: t.Any, out: list[tuple[str, float]]) -> None:
 
 
 def rows_of(result: dict[str, t.Any]) -> list[dict[str, t.Any]]:
-    """The result's rows; for a result without ``rows``, its numeric leaves as rows."""
+    """The result's rows; for a result without ``rows``, its numeric leaves named ``*ratio*``
+    (the rest stays in the JSON file)."""
     rows = result.get("rows")
     if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
         return rows
@@ -187,7 +188,9 @@ def rows_of(result: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     for key, value in result.items():
         if key not in ("ratios", "goals", "settings", "seconds", "machine", "notes"):
             _flatten(key, value, flat)
-    return [{"case": k, "impl": "", "median": v, "unit": ""} for k, v in flat]
+    return [
+        {"case": k, "impl": "", "median": v, "unit": "×"} for k, v in flat if "ratio" in k.lower()
+    ]
 
 
 def ratios_of(result: dict[str, t.Any]) -> dict[str, float]:

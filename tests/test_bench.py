@@ -226,3 +226,21 @@ def test_session_fast_paths_answer_as_flask(tmp_path, steps):
         client = _session_app(cls, tmp_path / cls.__name__).test_client()
         outcomes[cls.__name__] = [_outcome(client.get(step)) for step in steps]
     assert outcomes["Batteries"] == outcomes["Flask"]
+
+
+def test_session_without_secret_key_answers_as_flask(tmp_path):
+    """Without SECRET_KEY (and not in debug) both give the null session: reads work, nothing
+    is set; a write fails with Flask's words."""
+    from flask import Flask
+
+    from batteries import Batteries
+
+    outcomes = {}
+    for cls in (Flask, Batteries):
+        app = _session_app(cls, tmp_path / cls.__name__)
+        app.config["SECRET_KEY"] = None
+        client = app.test_client()
+        outcomes[cls.__name__] = [_outcome(client.get(step)) for step in ("/untouched", "/read")]
+        with pytest.raises(RuntimeError, match="session is unavailable"):
+            client.get("/write")
+    assert outcomes["Batteries"] == outcomes["Flask"]

@@ -101,10 +101,13 @@ class SessionInterface(SecureCookieSessionInterface):
     null_session_class = BatteriesNullSession
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        # No Cookie header at all (most first visits, API clients, health checks): the session
-        # is empty whatever the cookie settings, so skip parsing cookies and the serializer.
-        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
-            return self.session_class()
+        if app.secret_key:
+            # No Cookie header at all (most first visits, API clients, health checks): the
+            # session is empty whatever the cookie settings; skip cookies and the serializer.
+            if not request.environ.get("HTTP_COOKIE"):
+                return self.session_class()
+        elif not dev_key_applies(app):
+            return None  # no key and none to generate: Flask's null session
         return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
