@@ -597,3 +597,37 @@ def test_a_full_filesystem_cache_prunes_in_bulk(app):
         for n in range(22, 25):
             cache.set(f"k{n}", n)
         assert len(os.listdir(folder)) <= 21  # no pruning needed for a while
+
+
+def test_corrupt_filesystem_entries_are_misses_and_rewritten(app):
+    calls = counted_view(app)
+    client = app.test_client()
+    assert client.get("/page").text == "body 1"
+    folder = os.path.join(app.instance_path, "cache")
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(os.urandom(64))
+    assert client.get("/page").status_code == 200  # F13: a corrupt entry is a miss
+    assert client.get("/page").text == "body 2"  # ... rewritten, then served again
+    assert calls["n"] == 2
+
+
+def test_flask_caching_alongside(app):
+    from flask_caching import Cache
+
+    fc = Cache(app, config={"CACHE_TYPE": "SimpleCache"})
+    assert not any(key.startswith("CACHE_") for key in app.config)  # Batteries wrote none
+    theirs = {"n": 0}
+
+    @app.get("/theirs")
+    @fc.cached(timeout=30)
+    def their_view():
+        theirs["n"] += 1
+        return str(theirs["n"])
+
+    ours = counted_view(app, "/ours")
+    client = app.test_client()
+    assert [client.get("/theirs").text for _ in range(2)] == ["1", "1"]
+    assert [client.get("/ours").text for _ in range(2)] == ["body 1", "body 1"]
+    assert ours["n"] == 1
+    assert app.extensions["cache"][fc] is not get_cache(app).backend
