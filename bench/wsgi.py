@@ -6,7 +6,8 @@ both have ``SECRET_KEY`` set. Each request is a direct call of the WSGI app with
 (no test client), in interleaved rounds; the figure is the median per-request time.
 
 Goals (Batteries / Flask): hello <= 0.97, JSON <= 1.00, template <= 1.00; Batteries ahead of
-Django with its middleware (hello and DB page).
+Django with its middleware (hello and DB page). For context, ``hello-nokey`` is the hello route
+of Flask and Batteries apps without ``SECRET_KEY`` (Flask then skips the serializer too).
 
 Usage: ``python bench/wsgi.py [--quick] [--rounds N] [--calls N] [--cases hello,json]``
 """
@@ -32,6 +33,8 @@ MODULES = {
     "django": "apps.django_app",
 }
 CASES = {"hello": "/hello", "json": "/json", "template": "/page", "db": "/items"}
+#: extra cases: the same route on apps built differently, for these contenders only
+VARIANTS = {"hello-nokey": ("/hello", {"secret_key": None}, ("flask", "batteries"))}
 #: the bare WSGI callable only answers these
 BARE_CASES = {"hello", "json"}
 #: slower cases run smaller batches, so every batch lasts about as long
@@ -51,7 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run (rough figures)")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--calls", type=int, default=None, help="requests per batch")
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
+    parser.add_argument(
+        "--cases", default=",".join([*CASES, *VARIANTS]), help="comma-separated cases"
+    )
     parser.add_argument("--impls", default=",".join(IMPLS), help="comma-separated contenders")
     parser.add_argument("--tiny", action="store_true", help="smoke-test size (no real figures)")
     args = parser.parse_args(argv)
@@ -77,12 +82,23 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     apps = build_apps(impls)
     samples: dict[tuple[str, str], list[float]] = {}
     for case in cases:
-        environ = common.make_environ(CASES[case])
-        contenders = {
-            impl: common.wsgi_caller(apps[impl], environ)
-            for impl in impls
-            if impl != "bare" or case in BARE_CASES
-        }
+        if case in VARIANTS:
+            path, options, only = VARIANTS[case]
+            environ = common.make_environ(path)
+            contenders = {
+                impl: common.wsgi_caller(
+                    importlib.import_module(MODULES[impl]).create_app(**options), environ
+                )
+                for impl in impls
+                if impl in only
+            }
+        else:
+            environ = common.make_environ(CASES[case])
+            contenders = {
+                impl: common.wsgi_caller(apps[impl], environ)
+                for impl in impls
+                if impl != "bare" or case in BARE_CASES
+            }
         calls = max(1, round(args.calls * CALLS_SCALE.get(case, 1.0)))
         measured = common.interleave(contenders, rounds=args.rounds, calls=calls)
         for impl, values in measured.items():

@@ -120,7 +120,13 @@ def test_suite_wsgi_tiny(tmp_path):
     check_rows(result)
     impls = {row["impl"] for row in result["rows"]}
     assert impls == {"bare", "flask", "batteries", "stack", "django"}
-    assert {row["case"] for row in result["rows"]} == {"hello", "json", "template", "db"}
+    assert {row["case"] for row in result["rows"]} == {
+        "hello",
+        "json",
+        "template",
+        "db",
+        "hello-nokey",
+    }
     assert "hello batteries/flask" in result["ratios"]
     assert {g["ratio"] for g in document["goals"]} >= {"hello batteries/flask"}
     assert plot.read_bytes().startswith(b"\x89PNG")

@@ -52,14 +52,14 @@ def uses_base_template() -> bool:
     return os.path.isfile(BASE_TEMPLATE)
 
 
-def create_app(db_url: str | None = None) -> Batteries:
+def create_app(db_url: str | None = None, secret_key: str | None = SECRET_KEY) -> Batteries:
     folder = "batteries_app" if uses_base_template() else "flask"
     app = Batteries(
         __name__,
         template_folder=os.path.join(TEMPLATES, folder),
         instance_path=os.path.join(data_dir(), "batteries-instance"),
     )
-    app.config["SECRET_KEY"] = SECRET_KEY
+    app.config["SECRET_KEY"] = secret_key
     url = db_url or sqlite_url("batteries")
     db = batteries_db()
     if db is not None:

@@ -12,9 +12,9 @@ from apps import JSON_BODY, PAGE_ROWS, SECRET_KEY, TEMPLATES, fill_items, sqlite
 from apps.models import Item
 
 
-def create_app(db_url: str | None = None) -> Flask:
+def create_app(db_url: str | None = None, secret_key: str | None = SECRET_KEY) -> Flask:
     app = Flask(__name__, template_folder=os.path.join(TEMPLATES, "flask"))
-    app.config["SECRET_KEY"] = SECRET_KEY
+    app.config["SECRET_KEY"] = secret_key
     engine = create_engine(db_url or sqlite_url("flask"))
     fill_items(engine)
     session = scoped_session(sessionmaker(bind=engine))
