@@ -718,3 +718,124 @@ def test_csrf_tokens(tmp_path) -> None:
             assert token == valid
 
     run()
+
+
+# -- Host header -------------------------------------------------------------------------------
+
+
+def test_host_headers(tmp_path) -> None:
+    from flask import url_for
+
+    app = make_app(tmp_path)
+    app.config["TRUSTED_HOSTS"] = ["example.com", ".example.org"]
+
+    @app.route("/link")
+    def link():
+        return url_for("link", _external=True)
+
+    client = app.test_client()
+    hosts = st.one_of(
+        st.sampled_from(
+            [
+                "example.com",
+                "example.com:8080",
+                "a.example.org",
+                "example.org",
+                "evil.example",
+                "example.com.evil.example",
+                "evilexample.com",
+                "",
+                "a b",
+                "x:99999",
+                "example.com:",
+                "[::1]",
+                "EXAMPLE.COM",
+                "example.com@evil.example",
+                "example.com/evil",
+            ]
+        ),
+        st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40),
+    )
+
+    @FUZZ
+    @given(host=hosts)
+    def run(host):
+        count("test_host_headers")
+        response = client.get("/link", headers={"Host": host})
+        assert_handled(response, 200, 400)
+        if response.status_code == 200:
+            netloc = response.text.split("/")[2]
+            name = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+            name = name.lower()
+            # ".example.org" in TRUSTED_HOSTS means the domain and its subdomains
+            assert name in ("example.com", "example.org") or name.endswith(".example.org"), host
+
+    run()
+
+
+# -- method override x CSRF x cache ------------------------------------------------------------
+
+
+def test_override_with_csrf_and_cache(tmp_path) -> None:
+    from batteries import cached
+    from batteries.forms import csrf_token
+
+    app = make_app(tmp_path)
+    app.config.update(CSRF_PROTECT_ALL=True, CACHE_TYPE="simple")
+    deleted: list[int] = []
+
+    @app.route("/token")
+    def token():
+        return csrf_token()
+
+    @app.route("/item", methods=["GET", "POST", "DELETE"])
+    @cached(timeout=60)
+    def item():
+        if request.method == "DELETE":
+            deleted.append(1)
+            return "deleted"
+        return "the item"
+
+    client = app.test_client()
+    valid = client.get("/token").text
+
+    @FUZZ
+    @given(
+        method=st.sampled_from(["GET", "HEAD", "POST"]),
+        override=st.sampled_from(["DELETE", "delete", "PUT", "GET", "junk", ""]),
+        via=st.sampled_from(["header", "query", "form"]),
+        token=st.sampled_from(["valid", "none", "garbage"]),
+        site=st.sampled_from([None, "same-origin", "cross-site"]),
+    )
+    def run(method, override, via, token, site):
+        count("test_override_with_csrf_and_cache")
+        deleted.clear()
+        headers = {"Sec-Fetch-Site": site} if site else {}
+        data = {}
+        query = {}
+        if via == "header":
+            headers["X-HTTP-Method-Override"] = override
+        elif via == "query":
+            query["_method"] = override
+        else:
+            data["_method"] = override
+        if token != "none":
+            headers["X-CSRFToken"] = valid if token == "valid" else "0" * 20 + "##" + "0" * 64
+        response = client.open(
+            "/item",
+            method=method,
+            headers=headers,
+            query_string=query,
+            data=data if method == "POST" else None,
+        )
+        assert_handled(response, 200, 400, 403, 405)
+        if deleted:
+            # a delete ran: only from a POST, never cross-site, and with a valid token unless
+            # the browser said same-origin (Fetch Metadata)
+            assert method == "POST" and override.upper() == "DELETE"
+            assert site != "cross-site"
+            assert token == "valid" or site == "same-origin"
+        # whatever was sent, the cached GET still answers the real page
+        assert client.get("/item").text == "the item"
+
+    run()
