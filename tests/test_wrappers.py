@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import hashlib
 import io
 import json
+import threading
+import time
 
 import pytest
 from flask import request
@@ -13,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from batteries import Batteries
+from batteries import Batteries, wrappers
 from batteries.signals import checksum_mismatch
 from batteries.wrappers import _json_depth, parse_digest_field
 
@@ -556,3 +560,274 @@ def test_chunked_upload_through_a_real_server(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the hashing thread (bodies of THREAD_MIN_BODY bytes and more) --------------------------
+
+BIG = bytes(range(256)) * (12 * 1024 + 7)  # ~3 MiB, not a multiple of any read size
+
+
+def hash_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "batteries-body-hash"]
+
+
+def no_hash_thread_left() -> bool:
+    """True once every hashing thread has ended (waits up to 10 s for a server's thread)."""
+    for _ in range(200):
+        if not hash_threads():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The hashing threads started during the test (a list of their BodyDigest hashers)."""
+    seen: list[list[str]] = []
+
+    class Counted(wrappers._HashThread):
+        def __init__(self, hashers):
+            seen.append(sorted(hashers))
+            super().__init__(hashers)
+
+    monkeypatch.setattr(wrappers, "_HashThread", Counted)
+    return seen
+
+
+def big_multipart(payload: bytes) -> bytes:
+    return (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="a"\r\n\r\n'
+        "1\r\n"
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="f"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_threaded_digest_whatever_reads_a_big_body(echo, started, reader):
+    for kind in ("multipart", "raw"):
+        body = big_multipart(BIG) if kind == "multipart" else BIG
+        ctype = BODIES[kind][1]
+        if reader == "stream_chunks":
+            reader = "stream"  # 7-byte reads of 3 MiB: slow, and covered by the property below
+        response = echo.test_client().post(f"/echo?read={reader}", data=body, content_type=ctype)
+        assert response.status_code == 200, response.data
+        assert response.json["sha256"] == sha256(body)
+    assert started  # the thread did the hashing
+    assert no_hash_thread_left()
+
+
+def test_threaded_upload_verified_and_intact(app, started):
+    body = big_multipart(BIG)
+
+    @app.post("/up")
+    def up():
+        return {
+            "a": request.form["a"],
+            "file": sha256(request.files["f"].read()),
+            "digest": request.content_digest(),
+        }
+
+    headers = {"Content-Digest": content_digest(body)}
+    client = app.test_client()
+    result = client.post("/up", data=body, content_type=BODIES["multipart"][1], headers=headers)
+    assert result.status_code == 200, result.data
+    assert result.json == {"a": "1", "file": sha256(BIG), "digest": sha256(body)}
+    assert started == [["sha256"]]
+    assert no_hash_thread_left()
+
+
+def test_threaded_mismatch_is_400_and_nothing_is_used(app, started):
+    body = big_multipart(BIG)
+    ran, mismatches = [], []
+
+    @app.post("/up")
+    def up():
+        ran.append(request.files["f"])
+        return "stored"
+
+    def receiver(sender, **extra):
+        mismatches.append(extra)
+
+    wrong = {"Content-Digest": content_digest(body[:-1])}
+    with checksum_mismatch.connected_to(receiver, app):
+        response = app.test_client().post(
+            "/up", data=body, content_type=BODIES["multipart"][1], headers=wrong
+        )
+    assert response.status_code == 400 and b"Content-Digest" in response.data
+    assert ran == [] and mismatches == [{"header": "Content-Digest", "algorithm": "sha256"}]
+    assert started and no_hash_thread_left()
+
+
+def test_threaded_extra_algorithms(app, started):
+    @app.post("/v")
+    def view():
+        sha1 = request.content_digest("sha1") if "sha1" in request.args else None
+        request.get_data()
+        return {"digest": request.content_digest(request.args["alg"]), "sha1": sha1}
+
+    client = app.test_client()
+    both = f"{content_digest(BIG)}, {content_digest(BIG, 'sha512')}"
+    result = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": both})
+    assert result.json == {"digest": hashlib.sha512(BIG).hexdigest(), "sha1": None}
+    assert started[-1] == ["sha256", "sha512"]
+    md5 = {"Content-MD5": b64("md5", BIG)}
+    result = client.post("/v?alg=md5&sha1", data=BIG, headers=md5)
+    assert result.status_code == 200, result.data
+    assert result.json == {"digest": hashlib.md5(BIG).hexdigest(), "sha1": sha1_hex(BIG)}
+    assert started[-1] == ["md5", "sha1", "sha256"]
+    # a wrong sha-512 next to a right sha-256 is still a 400
+    bad = f"{content_digest(BIG)}, {content_digest(BIG[1:], 'sha512')}"
+    response = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": bad})
+    assert response.status_code == 400 and b"sha512" in response.data
+    assert no_hash_thread_left()
+
+
+def sha1_hex(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+@pytest.mark.parametrize("how", ["disconnect", "partial-read", "view-error", "form-too-large"])
+def test_no_hash_thread_outlives_its_request(app, started, how):
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1000 if how == "form-too-large" else 500_000
+
+    @app.post("/")
+    def view():
+        if how == "partial-read":
+            return {"first": len(request.stream.read(100_000))}
+        if how == "view-error":
+            request.stream.read(100_000)
+            raise RuntimeError("boom")
+        return {"form": request.form.to_dict()}
+
+    body = BIG if how != "form-too-large" else big_multipart(b"x") + b"x" * len(BIG)
+    ctype = "application/x-www-form-urlencoded"
+    if how == "form-too-large":
+        body = (
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n".encode()
+            + b"x" * len(BIG)
+            + f"\r\n--{BOUNDARY}--\r\n".encode()
+        )
+        ctype = BODIES["multipart"][1]
+    environ = EnvironBuilder(path="/", method="POST", data=body, content_type=ctype).get_environ()
+    if how == "disconnect":
+        environ["CONTENT_LENGTH"] = str(2 * len(body))  # the client went away halfway
+    app.testing = how != "view-error"
+    _, status, _ = run_wsgi_app(app, environ, buffered=True)
+    expected = {"disconnect": "400", "partial-read": "200", "view-error": "500"}
+    assert status.startswith(expected.get(how, "413")), status
+    assert started  # a thread was started...
+    assert hash_threads() == []  # ...and ended with the request, not later
+
+
+def test_client_disconnect_mid_upload_through_a_real_server(app, started):
+    """A client that sends half of a big upload and hangs up leaves no hashing thread."""
+    import socket
+
+    from werkzeug.serving import make_server
+
+    seen = []
+
+    @app.post("/up")
+    def up():
+        try:
+            request.files  # noqa: B018
+        except Exception as e:
+            seen.append(type(e).__name__)
+            raise
+        return "complete?"
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = big_multipart(BIG)
+        head = (
+            f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: {BODIES['multipart'][1]}\r\n"
+            f"Content-Digest: {content_digest(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            sock.sendall(head + body[: len(body) // 2])
+            for _ in range(200):  # until the server is hashing (the thread runs)
+                if started:
+                    break
+                time.sleep(0.02)
+        # the socket is closed here: the rest never comes
+        assert no_hash_thread_left()
+        for _ in range(200):
+            if seen:
+                break
+            time.sleep(0.02)
+        assert seen == ["ClientDisconnected"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_request_dropped_without_close_ends_its_thread(app, started):
+    environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
+    req = app.request_class(environ)
+    assert len(req.stream.read(1000)) == 1000
+    assert len(hash_threads()) == 1
+    del req, environ  # (the environ refers to its request)
+    gc.collect()
+    assert no_hash_thread_left()
+
+
+@contextlib.contextmanager
+def threaded_everything(ahead: int, in_flight: int):
+    """Every body hashed in the thread, with a small read-ahead block and queue."""
+    saved = {k: getattr(wrappers, k) for k in ("THREAD_MIN_BODY", "_AHEAD", "_IN_FLIGHT")}
+    wrappers.THREAD_MIN_BODY, wrappers._AHEAD, wrappers._IN_FLIGHT = 1, ahead, in_flight
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(wrappers, key, value)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    body=st.binary(max_size=40_000),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["read", "readinto", "readline", "readall"]),
+            st.integers(min_value=0, max_value=20_000),
+        ),
+        max_size=8,
+    ),
+    ahead=st.integers(min_value=1, max_value=9000),
+    in_flight=st.integers(min_value=1, max_value=4),
+    verify=st.booleans(),
+    raw=st.booleans(),
+)
+def test_threaded_read_patterns_give_the_body_and_its_digest(
+    body, steps, ahead, in_flight, verify, raw
+):
+    """Whatever mix of reads, through the thread and the read-ahead block: the bytes read are the
+    body's, in order, and the digest (and its verification) is the one of the whole body."""
+    if not _PROP_APP:
+        _PROP_APP.append(Batteries("prop"))
+    app = _PROP_APP[0]
+    headers = {"HTTP_CONTENT_DIGEST": content_digest(body)} if verify else {}
+    with threaded_everything(ahead, in_flight), app.test_request_context(
+        "/", method="POST", data=body, environ_overrides=headers
+    ):
+        got = b""
+        stream = request.input_stream if raw else request.stream
+        for how, n in steps:
+            if how == "readline":
+                got += stream.readline(n)
+            elif how == "readinto":
+                buffer = bytearray(n)
+                got += bytes(buffer[: stream.readinto(buffer)])
+            elif how == "readall":
+                got += stream.read()
+            else:
+                got += stream.read(n)
+        assert body.startswith(got)
+        assert request.content_digest() == sha256(body)
+    assert hash_threads() == []

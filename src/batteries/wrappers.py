@@ -37,9 +37,12 @@ import binascii
 import hashlib
 import hmac
 import re
+import threading
 import typing as t
+import weakref
 from collections import ChainMap
 from itertools import accumulate
+from queue import SimpleQueue
 
 from flask import Request as FlaskRequest
 from flask import current_app
@@ -69,6 +72,12 @@ _HEADERS = (
 )
 _SF_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*\Z")
 _CHUNK = 64 * 1024
+#: bodies at least this long (or, of unknown length, once this much was read) are hashed in a
+#: helper thread while the request's thread parses them
+THREAD_MIN_BODY = 1024 * 1024
+_IN_FLIGHT = 4  # chunks handed to the hashing thread and not hashed yet, at most
+_SMALL = 16 * 1024  # smaller reads are gathered before they go to the hashing thread
+_AHEAD = 1024 * 1024  # in threaded mode, smaller reads are served from a block read ahead
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -183,6 +192,65 @@ def hashlib_name(algorithm: str) -> str:
     return name
 
 
+def _hash_loop(updates: list[t.Any], chunks: SimpleQueue, done: SimpleQueue) -> None:
+    """The hashing thread: ``update()`` each chunk (hashlib releases the GIL while it hashes)."""
+    try:
+        while (chunk := chunks.get()) is not None:
+            for update in updates:
+                update(chunk)
+            done.put(True)
+    except BaseException as e:  # pragma: no cover - hashlib does not fail on bytes
+        done.put(e)
+        return
+    done.put(None)
+
+
+class _HashThread:
+    """Hashes the chunks it is fed in a thread of its own, in order; at most ``_IN_FLIGHT``
+    chunks wait (``feed`` blocks beyond that), so memory stays flat whatever the body's size."""
+
+    def __init__(self, hashers: dict[str, t.Any]) -> None:
+        self.chunks: SimpleQueue = SimpleQueue()
+        self.done: SimpleQueue = SimpleQueue()
+        self.waiting = 0
+        updates = [hasher.update for hasher in hashers.values()]
+        self.thread = threading.Thread(
+            target=_hash_loop,
+            args=(updates, self.chunks, self.done),
+            name="batteries-body-hash",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _acknowledged(self) -> None:
+        ack = self.done.get()
+        if ack is not True:  # pragma: no cover - see _hash_loop
+            self.waiting = 0
+            self.thread.join()
+            raise RuntimeError("The body hashing thread failed.") from ack
+
+    def feed(self, chunk: bytes) -> None:
+        self.chunks.put(chunk)
+        self.waiting += 1
+        while self.waiting > _IN_FLIGHT:
+            self._acknowledged()
+            self.waiting -= 1
+
+    def join(self) -> None:
+        """Wait until every chunk fed is hashed, and end the thread."""
+        self.chunks.put(None)
+        while self.waiting >= 0:
+            ack = self.done.get()
+            if ack is None:
+                break
+            if ack is not True:  # pragma: no cover - see _hash_loop
+                self.thread.join()
+                raise RuntimeError("The body hashing thread failed.") from ack
+            self.waiting -= 1
+        self.waiting = 0
+        self.thread.join()
+
+
 class BodyDigest:
     """The request's raw input, hashed (and verified) as it is read.
 
@@ -190,6 +258,10 @@ class BodyDigest:
     through it once. The end of the body is reached when Content-Length bytes were read, or, for
     a stream the server terminates, when a read returns nothing. There the digests are checked;
     a mismatch is raised (and kept: every later read raises it again).
+
+    A body of ``THREAD_MIN_BODY`` bytes or more is hashed in a helper thread (:class:`_HashThread`)
+    while the caller parses what it read; the thread is joined before the digests are compared
+    (and by :meth:`release`, which the request's ``close()`` calls, whatever happened).
     """
 
     def __init__(self, environ: t.MutableMapping[str, t.Any]) -> None:
@@ -201,6 +273,13 @@ class BodyDigest:
         self.outer: t.IO[bytes] | None = None
         self._has_readinto = hasattr(self.raw, "readinto")
         self.length = get_content_length(environ)  # type: ignore[arg-type]
+        self.worker: _HashThread | None = None
+        self._small = bytearray()
+        self._ahead = b""  # read (and hashed) ahead of the reader, from _ahead_pos on
+        self._ahead_pos = 0
+        self._thread_after = THREAD_MIN_BODY - 1
+        if self.length is not None and self.length >= THREAD_MIN_BODY:
+            self._thread_after = 0
         self.terminated = "wsgi.input_terminated" in environ
         try:
             self.expected = expected_digests(environ)
@@ -241,10 +320,29 @@ class BodyDigest:
         self.hashers[name] = hashlib.new(name)
 
     def hexdigest(self, name: str) -> str:
+        self.release()
         return self.hashers[name].hexdigest()  # type: ignore[no-any-return]
+
+    def release(self) -> None:
+        """Hash what the helper thread still holds and end it (a later read starts another)."""
+        worker = self.worker
+        if worker is None:
+            return
+        if self._small:
+            worker.feed(bytes(self._small))
+            self._small.clear()
+        self.worker = None
+        worker.join()
+
+    def _start_thread(self) -> _HashThread:
+        worker = self.worker = _HashThread(self.hashers)
+        # a request object dropped without close(): the thread still ends
+        weakref.finalize(self, worker.chunks.put, None)
+        return worker
 
     def _finish(self) -> None:
         self.finished = True
+        self.release()
         for header, algorithm, digest in self.expected:
             if not hmac.compare_digest(self.hashers[algorithm].digest(), digest):
                 self.error = ChecksumMismatch(header, algorithm)
@@ -258,7 +356,9 @@ class BodyDigest:
         n = len(data)
         if n:
             self.total += n
-            if len(self.hashers) == 1:
+            if self.worker is not None or self.total > self._thread_after:
+                self._hand_over(data, n)
+            elif len(self.hashers) == 1:
                 self.hashers["sha256"].update(data)
             else:
                 for hasher in self.hashers.values():
@@ -267,6 +367,21 @@ class BodyDigest:
                 self._finish()
         elif asked and self.length is None and self.terminated:
             self._finish()
+
+    def _hand_over(self, data: t.Any, n: int) -> None:
+        worker = self.worker or self._start_thread()
+        small = self._small
+        if n < _SMALL:  # gathered: a small update would not release the GIL
+            small += data
+            if len(small) < _CHUNK:
+                return
+            data = bytes(small)
+            small.clear()
+        elif small:
+            worker.feed(bytes(small))
+            small.clear()
+        # the caller may reuse its buffer: the thread gets bytes of its own
+        worker.feed(data if type(data) is bytes else bytes(data))
 
     def _room(self, size: int | None) -> int:
         """How many bytes one read may take (never past Content-Length)."""
@@ -277,10 +392,39 @@ class BodyDigest:
 
     # -- the stream interface ----------------------------------------------------------------
 
+    def _ahead_of(self, size: int) -> bool:
+        """Read a big block ahead (and hand it to the hashing thread) for this read?"""
+        if self._ahead or size >= _AHEAD:
+            return False
+        if self.worker is None and self.total + size <= self._thread_after:
+            return False
+        room = self._room(_AHEAD)
+        if room <= 0:
+            return False
+        data = self.raw.read(room)
+        self._took(data, room)  # may raise ChecksumMismatch: then nothing is given out
+        self._ahead, self._ahead_pos = data, 0
+        return bool(data)
+
+    def _take(self, size: int) -> bytes:
+        """Up to ``size`` bytes from the block read ahead."""
+        ahead, pos = self._ahead, self._ahead_pos
+        end = pos + size
+        if end >= len(ahead):
+            self._ahead, self._ahead_pos = b"", 0
+            return ahead if pos == 0 else ahead[pos:]
+        self._ahead_pos = end
+        return ahead[pos:end]
+
     def readinto(self, buffer: t.Any) -> int:
         if self.error is not None:
             raise self.error
         size = len(buffer)
+        if self._ahead or self._ahead_of(size):
+            data = self._take(size)
+            n = len(data)
+            memoryview(buffer).cast("B")[:n] = data
+            return n
         room = self._room(size)
         if room <= 0:
             return 0
@@ -303,6 +447,8 @@ class BodyDigest:
         self.check()
         if size is None or size < 0:
             return self.readall()
+        if self._ahead or (size and self._ahead_of(size)):
+            return self._take(size)
         room = self._room(size)
         if room <= 0:
             return b""
@@ -312,7 +458,7 @@ class BodyDigest:
 
     def readall(self) -> bytes:
         self.check()
-        parts = []
+        parts = [self._take(len(self._ahead))] if self._ahead else []
         while not self.finished:
             room = self._room(_CHUNK if self.length is None else None)
             if room <= 0:
@@ -326,6 +472,17 @@ class BodyDigest:
 
     def readline(self, size: int | None = -1) -> bytes:
         self.check()
+        if size is None:
+            size = -1
+        if self._ahead:
+            ahead, pos = self._ahead, self._ahead_pos
+            end = ahead.find(b"\n", pos) + 1 or len(ahead)
+            if size >= 0:
+                end = min(end, pos + size)
+            line = self._take(end - pos)
+            if line.endswith(b"\n") or len(line) == size:
+                return line
+            return line + self.readline(size - len(line) if size >= 0 else -1)
         room = self._room(size)
         if room <= 0:
             return b""
@@ -398,29 +555,53 @@ def _size(n: int) -> str:
 
 
 class _WholeBodyStream(LimitedStream):
-    """Werkzeug's ``LimitedStream`` for a body of known length, with a faster ``readall``.
+    """Werkzeug's ``LimitedStream`` for a body of known length, reading ``bytes`` as they come.
 
-    Werkzeug's ``readall`` allocates and copies every 64 KiB step; this one reads straight into
-    one buffer of the body's size, in 1 MiB steps, so a hashed ``get_data()`` costs no more than
-    a plain one. Bodies over 64 MiB (only possible when ``MAX_CONTENT_LENGTH`` allows them) use
-    Werkzeug's loop, so a lying Content-Length never reserves memory up front.
+    ``read(n)`` returns what the hashing layer read, with no copy into a fresh buffer (Werkzeug
+    copies every read twice), so the hashing thread can hash the very same bytes object while
+    the multipart parser works on it. ``readall`` joins 1 MiB reads (Werkzeug copies every
+    64 KiB step into a growing buffer); bodies over 64 MiB (only possible when
+    ``MAX_CONTENT_LENGTH`` allows them) use Werkzeug's loop, so a lying Content-Length never
+    reserves memory up front.
     """
 
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        remaining = self.limit - self._pos
+        if remaining <= 0:
+            self.on_exhausted()
+            return b""
+        if size == 0:
+            return b""
+        try:
+            data = self._stream.read(min(size, remaining))
+        except (OSError, ValueError) as e:
+            self.on_disconnect(error=e)
+            return b""
+        if not data:
+            self.on_disconnect()
+            return b""
+        self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: t.Any) -> int | None:  # type: ignore[override]
+        if not len(buffer) and self._pos < self.limit:
+            return 0  # Werkzeug would take the empty read for a disconnect
+        return super().readinto(buffer)
+
     def readall(self) -> bytes:
-        remaining = self.limit - self.tell()
+        remaining = self.limit - self._pos
         if remaining <= 0 or remaining > 64 * 1024 * 1024:
             return super().readall()
-        buffer = bytearray(remaining)
-        with memoryview(buffer) as view:
-            got = 0
-            while got < remaining:
-                n = self.readinto(view[got : got + 1024 * 1024])  # type: ignore[arg-type]
-                if not n:
-                    break
-                got += n
-        if got < remaining:
-            del buffer[got:]
-        return bytes(buffer)
+        parts = []
+        while remaining > 0:
+            data = self.read(min(remaining, 1024 * 1024))
+            if not data:
+                break
+            parts.append(data)
+            remaining -= len(data)
+        return b"".join(parts)
 
 
 class Request(FlaskRequest):
@@ -523,6 +704,15 @@ class Request(FlaskRequest):
             )
         return ContentTooLarge(message)
 
+    def close(self) -> None:
+        """Close the uploaded files (as Werkzeug does) and end the body's hashing thread."""
+        body = self.__dict__.get("_batteries_body")
+        try:
+            if body is not None:
+                body.release()
+        finally:
+            super().close()
+
     def _get_file_stream(self, *args: t.Any, **kwargs: t.Any) -> t.IO[bytes]:
         stream = super()._get_file_stream(*args, **kwargs)
         self.__dict__.setdefault("_batteries_spooled", []).append(stream)
@@ -535,6 +725,9 @@ class Request(FlaskRequest):
             # A body cut short or refused: drop the half-received files now, not at GC.
             for stream in self.__dict__.pop("_batteries_spooled", ()):
                 stream.close()
+            body = self.__dict__.get("_batteries_body")
+            if body is not None:
+                body.release()
             if isinstance(e, RequestEntityTooLarge):
                 raise self._explain_too_large(e) from None
             raise
