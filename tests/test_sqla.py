@@ -753,3 +753,18 @@ def test_sqlite_autocommit_isolation(sqlite_app):
             conn.execute(Author.__table__.insert().values(name="auto"))
             assert conn.connection.driver_connection.in_transaction is False
     assert _names(sqlite_app.test_client()) == ["auto"]
+
+
+def test_one_shared_teardown_for_the_data_batteries(app):
+    from batteries import _teardown
+
+    assert app.teardown_appcontext_funcs.count(_teardown.run) == 1
+    with app.app_context() as ctx:
+        assert _teardown.KEY not in ctx.g.__dict__  # nothing to clean when nothing was used
+        session = db.session()
+        from batteries.sqlite import get_db
+
+        connection = get_db()
+    assert session.get_bind().pool.checkedout() == 0
+    with pytest.raises(Exception, match="closed"):
+        connection.execute("select 1")

@@ -57,6 +57,7 @@ from flask import current_app, g, request
 from flask.globals import _cv_app
 from werkzeug.exceptions import NotFound
 
+from . import _teardown
 from ._dberrors import install_error_events
 from .config import Setting, value
 from .state import get_state
@@ -167,7 +168,7 @@ class SQLAlchemy:
     # -- wiring ---------------------------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Register the teardown that closes this object's session of each app context."""
+        """Set ``app`` up: its session of each app context is closed at teardown."""
         state = get_state(app)
         wired = getattr(state, "sqla_wired", None)
         if wired is None:
@@ -177,9 +178,9 @@ class SQLAlchemy:
         if self._key in wired:
             return
         wired.add(self._key)
-        app.teardown_appcontext(self._teardown)
+        _teardown.init_app(app)
 
-    def _teardown(self, exc: BaseException | None) -> None:
+    def _close_current(self, exc: BaseException | None) -> None:
         session = g.__dict__.pop(self._key, None)
         if session is not None:
             _close(session, exc)
@@ -248,6 +249,7 @@ class SQLAlchemy:
         session = store.get(self._key)
         if session is None:
             session = store[self._key] = self.make_session(ctx.app)
+            _teardown.on_teardown(self._close_current)
         return session  # type: ignore[no-any-return]
 
     def make_session(self, app: Flask) -> Session:

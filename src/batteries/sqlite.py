@@ -40,6 +40,7 @@ import typing as t
 
 from flask import current_app, g
 
+from . import _teardown
 from .config import Setting, value
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -67,7 +68,7 @@ CONFIG = (
 
 def init_app(app: Flask) -> None:
     """Close the app context's connection at teardown (Batteries does it for every app)."""
-    app.teardown_appcontext(_close_db)
+    _teardown.init_app(app)
 
 
 def _close_db(exc: BaseException | None) -> None:
@@ -100,6 +101,7 @@ def get_db() -> sqlite3.Connection:
     connection = store.get(_KEY)
     if connection is None:
         connection = store[_KEY] = connect(database_path(current_app))
+        _teardown.on_teardown(_close_db)
     return connection  # type: ignore[no-any-return]
 
 
