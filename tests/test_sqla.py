@@ -19,6 +19,7 @@ import uuid
 import pytest
 from _services import service_up
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
@@ -768,3 +769,23 @@ def test_one_shared_teardown_for_the_data_batteries(app):
     assert session.get_bind().pool.checkedout() == 0
     with pytest.raises(Exception, match="closed"):
         connection.execute("select 1")
+
+
+@pytest.mark.parametrize("backend", [
+    pytest.param("postgresql", marks=pytest.mark.services),
+    pytest.param("mariadb", marks=pytest.mark.services),
+])
+def test_values_the_database_refuses_are_400(request, backend):
+    app = request.getfixturevalue({"postgresql": "pg_app", "mariadb": "maria_app"}[backend])
+    client = app.test_client()
+    too_long = client.post("/authors/" + "x" * 51, headers={"Accept": "application/json"})
+    assert too_long.status_code == 400
+    assert "does not fit the database" in too_long.json["message"]
+    if backend == "postgresql":
+        assert client.post("/authors/a%00b").status_code == 400  # NUL in text
+    assert client.post("/authors/fine").status_code == 201
+    assert _names(client) == ["fine"]  # nothing truncated, nothing half-written
+    with app.app_context():
+        db.session.add(Author(name="y" * 51))
+        with pytest.raises(sqlalchemy_exc.DataError):  # still SQLAlchemy's class
+            db.session.commit()

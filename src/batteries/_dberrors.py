@@ -10,6 +10,9 @@ of SQLAlchemy error with subclasses that are *also* Werkzeug HTTP exceptions:
   reconnects (``pool_pre_ping`` weeds out the other stale connections).
 - :class:`DuplicateRecord` (``IntegrityError`` + ``Conflict``): a unique constraint was violated
   and the view did not catch it: 409 instead of a 500.
+- :class:`InvalidData` (``DataError`` + ``BadRequest``): the database refused a value (too long
+  for its column in strict MySQL/MariaDB or PostgreSQL, a NUL character in PostgreSQL text, a
+  number out of range, ``"abc"`` for an integer): 400 instead of a 500.
 
 Because they subclass SQLAlchemy's own classes, ``except OperationalError`` and
 ``except IntegrityError`` in user code keep working. No error handler is registered on the app
@@ -49,7 +52,7 @@ def error_classes() -> tuple[type, type]:
 
 def _build_classes() -> None:
     from sqlalchemy import exc as sa_exc
-    from werkzeug.exceptions import Conflict, ServiceUnavailable
+    from werkzeug.exceptions import BadRequest, Conflict, ServiceUnavailable
 
     def copy_init(self: t.Any, error: t.Any, description: str) -> None:
         sa_exc.DBAPIError.__init__(
@@ -101,9 +104,27 @@ def _build_classes() -> None:
         def __reduce__(self) -> t.Any:
             return (Exception, (str(self),))
 
-    DatabaseUnavailable.__module__ = DuplicateRecord.__module__ = "batteries.sqla"
-    _classes["DatabaseUnavailable"] = DatabaseUnavailable
-    _classes["DuplicateRecord"] = DuplicateRecord
+    class InvalidData(sa_exc.DataError, BadRequest):  # type: ignore[misc]
+        """A value the database refused (a ``DataError`` answered with 400)."""
+
+        code = 400  # type: ignore[assignment]
+
+        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
+            copy_init(self, error, description)
+            self.code = 400  # type: ignore[assignment]
+
+        def _code_str(self) -> str:
+            return ""
+
+        def __str__(self) -> str:
+            return f"{self.description} ({self.orig!s})".replace("\n", " ")
+
+        def __reduce__(self) -> t.Any:
+            return (Exception, (str(self),))
+
+    for cls in (DatabaseUnavailable, DuplicateRecord, InvalidData):
+        cls.__module__ = "batteries.sqla"
+        _classes[cls.__name__] = cls
 
 
 def describe(engine_url: t.Any, key: str, debug: bool) -> str:
@@ -130,6 +151,12 @@ DUPLICATE_MESSAGE = (
 )
 
 
+INVALID_MESSAGE = (
+    "A value does not fit the database: too long, out of range, not of the right type, or "
+    "containing a NUL character."
+)
+
+
 def install_error_events(engine: Engine, key: str, debug: bool = False) -> None:
     """Listen to ``engine``'s errors and turn outages into 503s and duplicates into 409s."""
     from sqlalchemy import event
@@ -148,13 +175,16 @@ def _on_error(description: str, key: str, ctx: ExceptionContext) -> t.Any:
     if error is None or ctx.is_pre_ping or not isinstance(error, sa_exc.DBAPIError):
         return None
     unavailable, duplicate = error_classes()
-    if isinstance(error, (unavailable, duplicate)):
+    invalid = _classes["InvalidData"]
+    if isinstance(error, (unavailable, duplicate, invalid)):
         return None
     if ctx.is_disconnect or (ctx.connection is None and isinstance(error, sa_exc.OperationalError)):
         logger.error("%s: %s", description, str(error.orig).strip() or type(error.orig).__name__)
         return unavailable(error, description)
     if isinstance(error, sa_exc.IntegrityError) and _is_unique_violation(error.orig):
         return duplicate(error, DUPLICATE_MESSAGE)
+    if isinstance(error, sa_exc.DataError):
+        return invalid(error, INVALID_MESSAGE)
     return None
 
 

@@ -32,8 +32,9 @@ serves any number of apps, each with its own engine and its own session::
   truncation).
 - A database that is down answers **503** (naming the database and ``DATABASE_URL``, with
   ``Retry-After``), never a traceback, and the app recovers by itself when it is back. A unique
-  constraint violation that the view does not catch answers **409**. Both exceptions are
-  still SQLAlchemy's (``OperationalError``/``IntegrityError`` subclasses), so ``except`` clauses
+  constraint violation that the view does not catch answers **409**, a value the database
+  refuses (too long, NUL in PostgreSQL text, out of range) **400**. These exceptions are
+  still SQLAlchemy's (``OperationalError``/``IntegrityError``/``DataError`` subclasses), so ``except`` clauses
   keep working.
 
 Nothing here imports SQLAlchemy until a database is used: ``import batteries`` and
