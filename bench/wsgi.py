@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     elif args.quick:
         default_rounds, default_calls = 7, 150
     else:
-        default_rounds, default_calls = 21, 500
+        default_rounds, default_calls = 31, 300
     args.rounds = args.rounds or default_rounds
     args.calls = args.calls or default_calls
     return args
