@@ -278,7 +278,7 @@ def test_only_plain_200_responses_are_stored(simple_app):
     assert state["n"] == 11
 
 
-def test_a_view_that_reads_the_session_is_not_cached(simple_app):
+def test_a_page_that_reads_the_session_is_cached_only_for_visitors_without_one(simple_app):
     calls = {"n": 0}
 
     @simple_app.get("/s")
@@ -287,11 +287,22 @@ def test_a_view_that_reads_the_session_is_not_cached(simple_app):
         calls["n"] += 1
         return f"hello {session.get('name', 'anon')} {calls['n']}"
 
-    client = simple_app.test_client()
-    first = client.get("/s")
+    @simple_app.get("/login")
+    def login():
+        session["name"] = "ada"
+        return "in"
+
+    anonymous = simple_app.test_client()
+    first = anonymous.get("/s")
     assert "Cookie" in first.headers.get("Vary", "")
-    client.get("/s")
-    assert calls["n"] == 2
+    again = simple_app.test_client().get("/s")
+    assert calls["n"] == 1 and again.data == first.data == b"hello anon 1"
+    assert "Cookie" in again.headers.get("Vary", "")  # kept for proxies
+    user = simple_app.test_client()
+    user.get("/login")
+    assert user.get("/s").data == b"hello ada 2"  # never the anonymous page
+    assert user.get("/s").data == b"hello ada 3"  # and never stored for others
+    assert simple_app.test_client().get("/s").data == b"hello anon 1"
 
 
 def test_a_session_written_after_the_view_is_seen_before_storing(simple_app):

@@ -143,7 +143,8 @@ def test_digest_task_writes_to_outbox(blog_app, blog_client, csrf_from):
     outbox = os.path.join(blog_app.instance_path, "outbox")
     (name,) = os.listdir(outbox)
     assert status["value"] == name
-    assert "Digest me by ada" in open(os.path.join(outbox, name), encoding="utf-8").read()
+    with open(os.path.join(outbox, name), encoding="utf-8") as f:
+        assert "Digest me by ada" in f.read()
 
 
 def test_security_headers_and_favicon(blog_client):

@@ -22,11 +22,24 @@ from flask import Flask
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import assets, auth, caching, config, errors, forms, security, spa, tasks, templating
-from . import mongo
-from . import sqlite
-from . import sqla
-from . import ctx, uploads, wrappers
+from . import (
+    assets,
+    auth,
+    caching,
+    config,
+    ctx,
+    errors,
+    forms,
+    mongo,
+    security,
+    spa,
+    sqla,
+    sqlite,
+    tasks,
+    templating,
+    uploads,
+    wrappers,
+)
 from .config import FLASK_SETTINGS, Registry
 from .lazy import LazyRule
 from .scaffold import BatteriesScaffold

@@ -507,8 +507,9 @@ def cached(
     leaves the query out; ``key=`` is a callable returning your own key). Not cached: other
     methods, ``unless()`` being true, responses that are not 200, set a cookie, say
     ``Cache-Control: private``/``no-store``, stream, or vary on something the key does not
-    cover — ``Vary: Cookie`` (the session was read) included. Requests carrying the session or
-    remember cookie skip the cache. ``vary_on`` says how to key such responses: a callable whose
+    cover. Requests carrying the session or remember cookie skip the cache, so a page that read
+    the session (``Vary: Cookie``) is stored only when the request had no session: the
+    anonymous page, served again only to visitors without a session. ``vary_on`` says how to key such responses: a callable whose
     value joins the key (e.g. ``lambda: current_user.get_id()``) covers them all, and lets
     requests with cookies use the cache; a list of header names (``["Accept-Language"]``) adds
     those request headers to the key and covers those ``Vary`` entries.
@@ -598,7 +599,10 @@ def cacheable(response: Response, vary_on: t.Any, vary_headers: tuple[str, ...])
         return False
     if vary_on is not None and not vary_headers:
         return True  # a callable vary_on covers every Vary entry, Cookie included
-    return vary <= {h.lower() for h in vary_headers} and "cookie" not in vary
+    # ``Vary: Cookie`` here means the page read the session of a request that carried no
+    # session or remember cookie (those skip the cache): it is the anonymous page, and it is
+    # only ever served again to requests without those cookies.
+    return vary - {"cookie"} <= {h.lower() for h in vary_headers}
 
 
 def _store_response(sender: Flask, response: Response, **extra: t.Any) -> None:

@@ -26,16 +26,7 @@ from flask.cli import run_command as flask_run_command
 
 from . import caching, sqla, tasks
 from .sessions import SECRET_KEY_HELP
-
-
-def _not_available(name: str, issue: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        raise click.ClickException(f"'batteries {name}' is not available yet ({issue}).")
-
-    command.help = f"Not available yet ({issue})."
-    return command
+from .starter import new_command
 
 
 @click.command(
@@ -183,7 +174,7 @@ def battery_commands() -> list[click.Command]:
         tasks.worker_command,
         tasks.beat_command,
         caching.cache_command,
-        _not_available("new", "scaffold"),
+        new_command,
         check_command,
     ]
 

@@ -80,7 +80,15 @@ class BrokerUnavailable(ServiceUnavailable):
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to do until ``app.celery`` is first used."""
+    """Bind the app's Celery as Celery's current app in each of its app contexts.
+
+    Until some module imports Celery (``from celery import shared_task``), the receiver
+    returns at once; after that, the first context pushed builds ``app.celery``, so a
+    ``@shared_task`` called in a request or a CLI command reaches this app's broker, never
+    Celery's own default (``amqp://localhost``).
+    """
+    appcontext_pushed.connect(_bind_current, sender=app)
+    appcontext_tearing_down.connect(_restore_current, sender=app)
 
 
 # -- building the Celery app ----------------------------------------------------------------
@@ -167,14 +175,16 @@ def make_celery(app: Flask) -> Celery:
     if embedded or "result_backend" not in user:
         _prepare_embedded(app, celery_app, broker=embedded)
     celery_app.set_default()
+    get_state(app).celery = celery_app  # type: ignore[attr-defined]
     # Bind this Celery as current in the app's contexts (Celery's thread-local current app
-    # otherwise wins over set_default()); only apps whose Celery was built pay for it.
+    # otherwise wins over set_default()). Batteries apps are connected by init_app; a plain
+    # Flask app given to get_celery() is connected here.
     appcontext_pushed.connect(_bind_current, sender=app)
     appcontext_tearing_down.connect(_restore_current, sender=app)
     from flask.globals import _cv_app
 
     ctx = _cv_app.get(None)
-    if ctx is not None and ctx.app is app:
+    if ctx is not None and ctx.app is app and _PREVIOUS not in g.__dict__:
         _bind_current(app)
     return celery_app
 
@@ -202,7 +212,13 @@ def _bind_current(sender: Flask, **extra: t.Any) -> None:
 
     celery_app = getattr(get_state(sender), "celery", None)
     if celery_app is None:
-        return
+        if "celery" not in sys.modules:
+            return  # nothing can have made a task yet: the app pays one dict lookup
+        celery_app = get_celery(sender)  # binds it in this context as it is built
+        if getattr(get_state(sender), "celery", None) is not celery_app:
+            return  # the user's own app.extensions["celery"]: theirs to manage
+        if _PREVIOUS in g.__dict__:
+            return
     g.__dict__[_PREVIOUS] = getattr(_state._tls, "current_app", None)
     _state._set_current_app(celery_app)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from batteries.i18n import localize
 from flask import g, redirect, render_template, url_for
 
 from batteries import Blueprint, db, flash, login_user, logout_user
 from batteries.auth import check_password, hash_password, safe_next
+from batteries.i18n import localize
 
 from . import LANGUAGES
 from .forms import LoginForm, RegisterForm
@@ -38,7 +38,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(db.select(User).filter_by(username=form.username.data))
-        if user is not None and check_password(user.password_hash, form.password.data):
+        # check_password runs even for an unknown name, so timing does not tell names apart
+        stored = user.password_hash if user is not None else None
+        if check_password(stored, form.password.data) and user is not None:
             login_user(user)
             flash.success(_("Welcome, {name}.").format(name=user.username))
             return redirect(safe_next(url_for("posts.index")))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, url_for
-from sqlalchemy import select
-
 from batteries import Blueprint, db, flash, login_user, logout_user
 from batteries.auth import check_password, hash_password, safe_next
+from flask import redirect, render_template, url_for
+from sqlalchemy import select
 
 from .forms import LoginForm, RegisterForm
 from .models import User
@@ -35,7 +34,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data))
-        if user is not None and check_password(user.password_hash, form.password.data):
+        # check_password runs even for an unknown name, so timing does not tell names apart
+        stored = user.password_hash if user is not None else None
+        if check_password(stored, form.password.data) and user is not None:
             login_user(user)
             flash.success(f"Welcome, {user.username}.")
             return redirect(safe_next(url_for("main.index")))

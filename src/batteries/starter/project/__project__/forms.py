@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from batteries.forms import Form
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length
-
-from batteries.forms import Form
 
 
 class LoginForm(Form):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from batteries import Blueprint, cached, current_user, db, flash, login_required, templated
 from flask import redirect, url_for
 from sqlalchemy import select
-
-from batteries import Blueprint, cached, current_user, db, flash, login_required, templated
 
 from .forms import NoteForm
 from .models import Note

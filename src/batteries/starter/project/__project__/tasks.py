@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from batteries import db
+from celery import shared_task
 
 from .models import Note
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from batteries import db
 
 from __project__ import create_app
-from batteries import db
 
 
 @pytest.fixture

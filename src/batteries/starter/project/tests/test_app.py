@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from batteries import db
 from sqlalchemy import select
 
 from __project__.models import Note
-from batteries import db
 
 from .conftest import csrf_token
 
@@ -67,5 +67,7 @@ def test_form_without_csrf_token_is_refused(client):
 
 
 def test_db_init_command(runner):
-    result = runner.invoke(args=["db", "init"])
+    from batteries.cli import cli
+
+    result = runner.invoke(cli, ["db", "init"])
     assert result.exit_code == 0, result.output
