@@ -475,3 +475,25 @@ def test_check_imports_lazy_views(tmp_path) -> None:
     assert result.exit_code == 1
     assert "batteries.E017 lazy view 'index'" in result.output
     assert "no_such_module_for_check" in result.output
+
+
+def test_check_deploy_passes_on_the_blog_example_in_production_config(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blog_dir = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "blog")
+    monkeypatch.syspath_prepend(os.path.abspath(blog_dir))
+    import blog
+
+    config = {
+        **PRODUCTION,
+        "SECRET_KEY": STRONG_KEY,
+        "TRUSTED_HOSTS": ["blog.example.com"],
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'blog.sqlite'}",
+    }
+    result = run_check(blog.create_app(config), "--deploy", "--fail-level", "warning")
+    assert result.exit_code == 0, result.output
+    assert "0 errors, 0 warnings" in result.output
+    # as shipped (development config) it is reported
+    dev = run_check(blog.create_app({"DATABASE_URL": config["DATABASE_URL"]}), "--deploy")
+    assert dev.exit_code == 1
+    assert "batteries.E001 SECRET_KEY" in ids(dev.output)
