@@ -181,7 +181,9 @@ def _on_error(description: str, key: str, ctx: ExceptionContext) -> t.Any:
     if ctx.is_disconnect or (ctx.connection is None and isinstance(error, sa_exc.OperationalError)):
         logger.error("%s: %s", description, str(error.orig).strip() or type(error.orig).__name__)
         return unavailable(error, description)
-    if isinstance(error, sa_exc.IntegrityError) and _is_unique_violation(error.orig):
+    if isinstance(error, sa_exc.IntegrityError) and error.orig is not None and (
+        _is_unique_violation(error.orig)
+    ):
         return duplicate(error, DUPLICATE_MESSAGE)
     if isinstance(error, sa_exc.DataError):
         return invalid(error, INVALID_MESSAGE)

@@ -25,7 +25,7 @@ logger = logging.getLogger("batteries.sqla")
 
 def init_app(app: Flask) -> None:
     """Register :func:`run` once per app."""
-    state = get_state(app)
+    state: t.Any = get_state(app)
     if getattr(state, "data_teardown", False):
         return
     state.data_teardown = True

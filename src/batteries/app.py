@@ -23,6 +23,9 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import (
+from . import mongo
+from . import sqlite
+from . import sqla
     assets,
     auth,
     caching,

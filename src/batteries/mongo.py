@@ -105,16 +105,15 @@ def settings_of(app: Flask) -> list[dict[str, t.Any]]:
 def connect(app: Flask | None = None) -> t.Any:
     """Register ``app``'s MongoEngine connections (current app by default); return the default
     alias's database. Cheap when already done."""
-    if app is None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    entries = settings_of(app)
+    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    entries = settings_of(target)
     for settings in entries:
         alias = settings["alias"]
         owner = _owners.get(alias)
-        if owner is not None and owner[0]() is app and owner[1] == settings:
+        if owner is not None and owner[0]() is target and owner[1] == settings:
             continue
         with _lock:
-            _register(app, alias, settings)
+            _register(target, alias, settings)
         _run_pending()
     import mongoengine
 
@@ -232,7 +231,7 @@ class _unavailable_as_503:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: t.Any, error: t.Any, tb: t.Any) -> bool:
+    def __exit__(self, kind: t.Any, error: t.Any, tb: t.Any) -> t.Literal[False]:
         if error is None:
             return False
         from pymongo.errors import ConnectionFailure

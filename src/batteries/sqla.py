@@ -170,7 +170,7 @@ class SQLAlchemy:
 
     def init_app(self, app: Flask) -> None:
         """Set ``app`` up: its session of each app context is closed at teardown."""
-        state = get_state(app)
+        state: t.Any = get_state(app)
         wired = getattr(state, "sqla_wired", None)
         if wired is None:
             wired = state.sqla_wired = set()
@@ -222,7 +222,7 @@ class SQLAlchemy:
 
     def get_engine(self, app: Flask) -> Engine:
         """``app``'s engine for this object, built from its config on first use."""
-        state = get_state(app)
+        state: t.Any = get_state(app)
         engines = getattr(state, "sqla_engines", None)
         if engines is None or self._key not in state.sqla_wired:
             raise RuntimeError(
@@ -258,7 +258,7 @@ class SQLAlchemy:
         from sqlalchemy.orm import Session
 
         engine = self.get_engine(app)
-        test_bind = get_state(app).sqla_test_binds.get(self._key)
+        test_bind = t.cast(t.Any, get_state(app)).sqla_test_binds.get(self._key)
         if test_bind is not None:
             return Session(
                 bind=test_bind, join_transaction_mode="create_savepoint", **self.session_options
@@ -435,7 +435,7 @@ def _count_statement(statement: Select[t.Any]) -> Select[t.Any]:
 
 def _needs_unique(result: t.Any) -> bool:
     """True when SQLAlchemy will insist on ``unique()`` (joined eager loads of collections)."""
-    state = getattr(result, "_unique_filter_state", None)
+    state: t.Any = getattr(result, "_unique_filter_state", None)
     return bool(state) and getattr(state[1], "__name__", "") == "require_unique"
 
 
