@@ -23,9 +23,6 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import (
-from . import mongo
-from . import sqlite
-from . import sqla
     assets,
     auth,
     caching,
