@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2 s per run")
     parser.add_argument("--tiny", action="store_true", help="smoke-test size (1 s, one app)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=None, help="runs per pair (full: 2)")
     parser.add_argument("--impls", default=",".join(APPS), help="apps from bench/apps")
     parser.add_argument(
         "--app", action="append", default=[], help="NAME=IMPORT or IMPORT (gunicorn)"
@@ -63,6 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.duration is None:
         args.duration = 1.0 if args.tiny else 2.0 if args.quick else 10.0
+    if args.rounds is None:
+        args.rounds = 1 if (args.tiny or args.quick) else 2
     if args.tiny and not args.app:
         args.impls = "batteries"
     return args
