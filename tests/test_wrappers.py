@@ -767,6 +767,43 @@ def test_client_disconnect_mid_upload_through_a_real_server(app, started):
         server.server_close()
 
 
+def test_thread_can_be_turned_off(app, started, monkeypatch):
+    @app.post("/")
+    def view():
+        return {"n": len(request.files["f"].read()), "digest": request.content_digest()}
+
+    body = big_multipart(BIG)
+    monkeypatch.setattr(app.request_class, "body_thread_min_size", None)
+    headers = {"Content-Digest": content_digest(body)}
+    response = app.test_client().post(
+        "/", data=body, content_type=BODIES["multipart"][1], headers=headers
+    )
+    assert response.json == {"n": len(BIG), "digest": sha256(body)}
+    assert started == []
+
+
+def test_chunked_body_goes_to_the_thread_after_the_threshold(app, started, monkeypatch):
+    """A body of unknown length (a terminated stream) is hashed in the thread once it is big."""
+    monkeypatch.setattr(app.request_class, "body_thread_min_size", 100_000)
+
+    @app.post("/")
+    def view():
+        return {"n": len(request.get_data()), "digest": request.content_digest()}
+
+    for header in (content_digest(BIG), content_digest(BIG[:-1])):
+        environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
+        del environ["CONTENT_LENGTH"]
+        environ["wsgi.input_terminated"] = True
+        environ["HTTP_CONTENT_DIGEST"] = header
+        app_iter, status, _ = run_wsgi_app(app, environ, buffered=True)
+        if header == content_digest(BIG):
+            assert status.startswith("200")
+            assert json.loads(b"".join(app_iter)) == {"n": len(BIG), "digest": sha256(BIG)}
+        else:
+            assert status.startswith("400")
+    assert len(started) == 2 and hash_threads() == []
+
+
 def test_request_dropped_without_close_ends_its_thread(app, started):
     environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
     req = app.request_class(environ)
@@ -780,11 +817,13 @@ def test_request_dropped_without_close_ends_its_thread(app, started):
 @contextlib.contextmanager
 def threaded_everything(ahead: int, in_flight: int):
     """Every body hashed in the thread, with a small read-ahead block and queue."""
-    saved = {k: getattr(wrappers, k) for k in ("THREAD_MIN_BODY", "_AHEAD", "_IN_FLIGHT")}
-    wrappers.THREAD_MIN_BODY, wrappers._AHEAD, wrappers._IN_FLIGHT = 1, ahead, in_flight
+    saved = {k: getattr(wrappers, k) for k in ("_AHEAD", "_IN_FLIGHT")}
+    wrappers._AHEAD, wrappers._IN_FLIGHT = ahead, in_flight
+    wrappers.Request.body_thread_min_size = 1
     try:
         yield
     finally:
+        wrappers.Request.body_thread_min_size = wrappers.THREAD_MIN_BODY
         for key, value in saved.items():
             setattr(wrappers, key, value)
 

@@ -264,7 +264,9 @@ class BodyDigest:
     (and by :meth:`release`, which the request's ``close()`` calls, whatever happened).
     """
 
-    def __init__(self, environ: t.MutableMapping[str, t.Any]) -> None:
+    def __init__(
+        self, environ: t.MutableMapping[str, t.Any], thread_min: int | None = THREAD_MIN_BODY
+    ) -> None:
         self.raw = environ["wsgi.input"]
         self.hashers: dict[str, t.Any] = {"sha256": hashlib.sha256()}
         self.total = 0
@@ -277,9 +279,12 @@ class BodyDigest:
         self._small = bytearray()
         self._ahead = b""  # read (and hashed) ahead of the reader, from _ahead_pos on
         self._ahead_pos = 0
-        self._thread_after = THREAD_MIN_BODY - 1
-        if self.length is not None and self.length >= THREAD_MIN_BODY:
+        if thread_min is None:
+            self._thread_after = 1 << 62  # never
+        elif self.length is not None and self.length >= thread_min:
             self._thread_after = 0
+        else:
+            self._thread_after = max(thread_min - 1, 0)
         self.terminated = "wsgi.input_terminated" in environ
         try:
             self.expected = expected_digests(environ)
@@ -607,6 +612,11 @@ class _WholeBodyStream(LimitedStream):
 class Request(FlaskRequest):
     """The request class of a Batteries app (``app.request_class``)."""
 
+    #: Bodies of at least this many bytes are hashed in a helper thread, overlapping the parsing
+    #: (see :class:`BodyDigest`); ``None``: always in the request's thread (e.g. when every core
+    #: is kept busy by worker processes, where the thread cannot run beside the parser).
+    body_thread_min_size: int | None = THREAD_MIN_BODY
+
     @cached_property
     def wants_json(self) -> bool:
         """True when the client should be answered with JSON rather than HTML."""
@@ -624,7 +634,9 @@ class Request(FlaskRequest):
     def _body_digest(self) -> BodyDigest:
         body = self.__dict__.get("_batteries_body")
         if body is None:
-            body = self.__dict__["_batteries_body"] = BodyDigest(self.environ)
+            body = self.__dict__["_batteries_body"] = BodyDigest(
+                self.environ, self.body_thread_min_size
+            )
         return body  # type: ignore[no-any-return]
 
     @cached_property
