@@ -255,12 +255,6 @@ def test_session_without_secret_key_answers_as_flask(tmp_path):
 HEAVY = ("celery", "kombu", "sqlalchemy", "wtforms", "redis", "mongoengine")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batteries.tasks._bind_current imports celery before its 'celery not in "
-    "sys.modules' check, so the first request imports Celery, kombu and SQLAlchemy and builds "
-    "a Celery app (fix: move 'from celery import _state' below the check)",
-)
 def test_a_request_that_uses_no_battery_imports_no_heavy_library(tmp_path):
     """Rule 2 after a request, not only at import: an app that uses no battery pays nothing."""
     code = (
