@@ -500,7 +500,7 @@ def test_broker_down_at_enqueue_is_a_clear_error(app, scheme):
         "result_backend": "cache+memory://",
     }
 
-    @app.celery.task(name="nowhere")
+    @app.celery.task(name="nowhere", shared=False)
     def nowhere():
         return 1
 

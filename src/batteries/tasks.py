@@ -43,7 +43,7 @@ import typing as t
 import weakref
 
 import click
-from flask import appcontext_pushed, appcontext_tearing_down, current_app, g, jsonify
+from flask import appcontext_pushed, appcontext_tearing_down, current_app, jsonify
 from werkzeug.exceptions import ServiceUnavailable
 
 from .config import Setting, value
@@ -184,7 +184,7 @@ def make_celery(app: Flask) -> Celery:
     from flask.globals import _cv_app
 
     ctx = _cv_app.get(None)
-    if ctx is not None and ctx.app is app and _PREVIOUS not in g.__dict__:
+    if ctx is not None and ctx.app is app:
         _bind_current(app)
     return celery_app
 
@@ -207,9 +207,15 @@ def _prepare_embedded(app: Flask, celery_app: Celery, broker: bool) -> None:
         session.close()
 
 
-def _bind_current(sender: Flask, **extra: t.Any) -> None:
-    from celery import _state
+def _current_ctx() -> t.Any:
+    from flask.globals import _cv_app
 
+    return _cv_app.get(None)
+
+
+def _bind_current(sender: Flask, **extra: t.Any) -> None:
+    """Make the app's Celery Celery's current app for this app context (kept on the context,
+    not in ``g``, so ``list(g)`` shows only the app's own names)."""
     celery_app = getattr(get_state(sender), "celery", None)
     if celery_app is None:
         if "celery" not in sys.modules:
@@ -217,19 +223,24 @@ def _bind_current(sender: Flask, **extra: t.Any) -> None:
         celery_app = get_celery(sender)  # binds it in this context as it is built
         if getattr(get_state(sender), "celery", None) is not celery_app:
             return  # the user's own app.extensions["celery"]: theirs to manage
-        if _PREVIOUS in g.__dict__:
-            return
-    g.__dict__[_PREVIOUS] = getattr(_state._tls, "current_app", None)
+    ctx = _current_ctx()
+    if ctx is None or hasattr(ctx, _PREVIOUS):
+        return
+    from celery import _state
+
+    setattr(ctx, _PREVIOUS, getattr(_state._tls, "current_app", None))
     _state._set_current_app(celery_app)
 
 
 def _restore_current(sender: Flask, **extra: t.Any) -> None:
-    missing = object()
-    previous = g.__dict__.pop(_PREVIOUS, missing)
-    if previous is not missing:
-        from celery import _state
+    ctx = _current_ctx()
+    if ctx is None or not hasattr(ctx, _PREVIOUS):
+        return
+    previous = getattr(ctx, _PREVIOUS)
+    delattr(ctx, _PREVIOUS)
+    from celery import _state
 
-        _state._set_current_app(previous)
+    _state._set_current_app(previous)
 
 
 def flask_app_of(celery_app: t.Any) -> Flask | None:
