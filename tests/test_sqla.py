@@ -789,3 +789,21 @@ def test_values_the_database_refuses_are_400(request, backend):
         db.session.add(Author(name="y" * 51))
         with pytest.raises(sqlalchemy_exc.DataError):  # still SQLAlchemy's class
             db.session.commit()
+
+
+def test_sqlite_database_locked_is_503_busy(sqlite_app):
+    import sqlite3
+
+    _rebuild_engine(sqlite_app, timeout=0.05)
+    with sqlite_app.app_context():
+        path = db.engine.url.database
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # holds the write lock
+    try:
+        r = sqlite_app.test_client().post("/authors/ann", headers={"Accept": "application/json"})
+        assert r.status_code == 503
+        assert "busy" in r.json["message"]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert sqlite_app.test_client().post("/authors/ann").status_code == 201

@@ -8,6 +8,8 @@ of SQLAlchemy error with subclasses that are *also* Werkzeug HTTP exceptions:
   "server has gone away"). Flask answers 503 with ``Retry-After`` and a message that names the
   database and the config key; the connection is invalidated as usual, so the next request
   reconnects (``pool_pre_ping`` weeds out the other stale connections).
+  A lock not granted in time (SQLite "database is locked", a PostgreSQL/MariaDB deadlock or
+  lock timeout) is also a 503, saying the database is busy.
 - :class:`DuplicateRecord` (``IntegrityError`` + ``Conflict``): a unique constraint was violated
   and the view did not catch it: 409 instead of a 500.
 - :class:`InvalidData` (``DataError`` + ``BadRequest``): the database refused a value (too long
@@ -146,6 +148,10 @@ def describe(engine_url: t.Any, key: str, debug: bool) -> str:
     )
 
 
+BUSY_MESSAGE = (
+    "The database is busy (a lock was not granted in time). Please try again in a moment."
+)
+
 DUPLICATE_MESSAGE = (
     "This conflicts with an existing record: a value that must be unique is already taken."
 )
@@ -181,6 +187,9 @@ def _on_error(description: str, key: str, ctx: ExceptionContext) -> t.Any:
     if ctx.is_disconnect or (ctx.connection is None and isinstance(error, sa_exc.OperationalError)):
         logger.error("%s: %s", description, str(error.orig).strip() or type(error.orig).__name__)
         return unavailable(error, description)
+    if isinstance(error, sa_exc.OperationalError) and error.orig is not None and _is_busy(error.orig):
+        logger.warning("%s: %s", BUSY_MESSAGE, str(error.orig).strip())
+        return unavailable(error, BUSY_MESSAGE)
     if isinstance(error, sa_exc.IntegrityError) and error.orig is not None and (
         _is_unique_violation(error.orig)
     ):
@@ -188,6 +197,20 @@ def _on_error(description: str, key: str, ctx: ExceptionContext) -> t.Any:
     if isinstance(error, sa_exc.DataError):
         return invalid(error, INVALID_MESSAGE)
     return None
+
+
+def _is_busy(orig: BaseException) -> bool:
+    """A lock that was not granted in time, or a deadlock: worth retrying, not a bug."""
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in ("40P01", "55P03", "40001"):  # PostgreSQL: deadlock, lock timeout, serialization
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):  # MySQL/MariaDB: lock wait timeout, deadlock
+        return args[0] in (1205, 1213)
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    return "database is locked" in str(orig)
 
 
 def _is_unique_violation(orig: BaseException) -> bool:
