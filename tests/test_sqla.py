@@ -807,3 +807,20 @@ def test_sqlite_database_locked_is_503_busy(sqlite_app):
         blocker.execute("ROLLBACK")
         blocker.close()
     assert sqlite_app.test_client().post("/authors/ann").status_code == 201
+
+
+def test_flask_sqlalchemy_on_a_batteries_app_works_beside_db(app, tmp_path):
+    from flask_sqlalchemy import SQLAlchemy as FlaskSQLAlchemy
+
+    assert not any(key.startswith("SQLALCHEMY_") for key in app.config)  # nothing written
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'fsa.sqlite'}"
+    app.config["DATABASE_URL"] = f"sqlite:///{tmp_path / 'batteries.sqlite'}"
+    fsa = FlaskSQLAlchemy()
+    fsa.init_app(app)
+    with app.app_context():
+        assert fsa.session.execute(text("select 1")).scalar() == 1
+        assert db.session.execute(text("select 2")).scalar() == 2
+        assert fsa.session() is not db.session()
+        assert fsa.engine.url.database.endswith("fsa.sqlite")
+        assert db.engine.url.database.endswith("batteries.sqlite")
+    assert "sqlalchemy" in app.extensions and "batteries" in app.extensions
