@@ -7,8 +7,10 @@ stream wrapper the view had to install before touching ``request.form``) and add
   (see :mod:`batteries.negotiation`).
 - The body is hashed as it is read, by whatever reads it (``get_data()``, ``form``, ``files``,
   ``json``, ``stream``, ``input_stream``), without buffering it: sha256 always, plus any algorithm
-  a digest header names. ``request.content_digest("sha256")`` gives the hex digest of the whole
-  body (reading the rest if needed; ``form`` and ``get_data()`` stay usable)::
+  a digest header names. A body of 1 MiB or more is hashed in a helper thread while the request's
+  thread parses it (hashlib releases the GIL), so the two overlap when a core is free.
+  ``request.content_digest("sha256")`` gives the hex digest of the whole body (reading the rest
+  if needed; ``form`` and ``get_data()`` stay usable)::
 
       @app.post("/api/blob")
       def blob():
@@ -75,7 +77,6 @@ _CHUNK = 64 * 1024
 #: bodies at least this long (or, of unknown length, once this much was read) are hashed in a
 #: helper thread while the request's thread parses them
 THREAD_MIN_BODY = 1024 * 1024
-_IN_FLIGHT = 4  # chunks handed to the hashing thread and not hashed yet, at most
 _SMALL = 16 * 1024  # smaller reads are gathered before they go to the hashing thread
 _AHEAD = 1024 * 1024  # in threaded mode, smaller reads are served from a block read ahead
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -192,62 +193,57 @@ def hashlib_name(algorithm: str) -> str:
     return name
 
 
-def _hash_loop(updates: list[t.Any], chunks: SimpleQueue, done: SimpleQueue) -> None:
-    """The hashing thread: ``update()`` each chunk (hashlib releases the GIL while it hashes)."""
+def _hash_loop(updates: list[t.Any], chunks: SimpleQueue, taken: SimpleQueue) -> None:
+    """The hashing thread: take a chunk, say so, ``update()`` with it (hashlib releases the GIL
+    while it hashes, so the feeder parses meanwhile)."""
     try:
         while (chunk := chunks.get()) is not None:
+            taken.put(True)
             for update in updates:
                 update(chunk)
-            done.put(True)
     except BaseException as e:  # pragma: no cover - hashlib does not fail on bytes
-        done.put(e)
+        taken.put(e)
         return
-    done.put(None)
+    taken.put(None)
 
 
 class _HashThread:
-    """Hashes the chunks it is fed in a thread of its own, in order; at most ``_IN_FLIGHT``
-    chunks wait (``feed`` blocks beyond that), so memory stays flat whatever the body's size."""
+    """Hashes the chunks it is fed, in order, in a thread of its own.
+
+    ``feed`` returns once the thread has taken the chunk (it waits while the previous one is
+    still being hashed): at most two chunks are alive, whatever the body's size. Waiting there
+    matters for more than memory: it is the moment the feeder lets go of the GIL, so the thread
+    gets it at once to start on the chunk (a thread that needs the GIL while the feeder parses
+    gets it only at the interpreter's switch interval, every 5 ms).
+    """
 
     def __init__(self, hashers: dict[str, t.Any]) -> None:
         self.chunks: SimpleQueue = SimpleQueue()
-        self.done: SimpleQueue = SimpleQueue()
-        self.waiting = 0
+        self.taken: SimpleQueue = SimpleQueue()
         updates = [hasher.update for hasher in hashers.values()]
         self.thread = threading.Thread(
             target=_hash_loop,
-            args=(updates, self.chunks, self.done),
+            args=(updates, self.chunks, self.taken),
             name="batteries-body-hash",
             daemon=True,
         )
         self.thread.start()
 
-    def _acknowledged(self) -> None:
-        ack = self.done.get()
-        if ack is not True:  # pragma: no cover - see _hash_loop
-            self.waiting = 0
+    def _wait(self) -> t.Any:
+        answer = self.taken.get()
+        if isinstance(answer, BaseException):  # pragma: no cover - see _hash_loop
             self.thread.join()
-            raise RuntimeError("The body hashing thread failed.") from ack
+            raise RuntimeError("The body hashing thread failed.") from answer
+        return answer
 
     def feed(self, chunk: bytes) -> None:
         self.chunks.put(chunk)
-        self.waiting += 1
-        while self.waiting > _IN_FLIGHT:
-            self._acknowledged()
-            self.waiting -= 1
+        self._wait()
 
     def join(self) -> None:
         """Wait until every chunk fed is hashed, and end the thread."""
         self.chunks.put(None)
-        while self.waiting >= 0:
-            ack = self.done.get()
-            if ack is None:
-                break
-            if ack is not True:  # pragma: no cover - see _hash_loop
-                self.thread.join()
-                raise RuntimeError("The body hashing thread failed.") from ack
-            self.waiting -= 1
-        self.waiting = 0
+        self._wait()
         self.thread.join()
 
 
@@ -259,9 +255,11 @@ class BodyDigest:
     a stream the server terminates, when a read returns nothing. There the digests are checked;
     a mismatch is raised (and kept: every later read raises it again).
 
-    A body of ``THREAD_MIN_BODY`` bytes or more is hashed in a helper thread (:class:`_HashThread`)
-    while the caller parses what it read; the thread is joined before the digests are compared
-    (and by :meth:`release`, which the request's ``close()`` calls, whatever happened).
+    A body of ``thread_min`` bytes or more (``Request.body_thread_min_size``) is hashed in a
+    helper thread (:class:`_HashThread`) while the caller parses it: the input is then read in
+    ``_AHEAD`` blocks, each handed whole to the thread and served to the caller in the pieces it
+    asks for. The thread is joined before the digests are compared (and by :meth:`release`,
+    which the request's ``close()`` calls, whatever happened).
     """
 
     def __init__(
