@@ -824,3 +824,27 @@ def test_flask_sqlalchemy_on_a_batteries_app_works_beside_db(app, tmp_path):
         assert fsa.engine.url.database.endswith("fsa.sqlite")
         assert db.engine.url.database.endswith("batteries.sqlite")
     assert "sqlalchemy" in app.extensions and "batteries" in app.extensions
+
+
+@pytest.mark.services
+def test_postgresql_lock_timeout_is_503_busy(pg_app):
+    @pg_app.post("/rename")
+    def rename():
+        db.session.execute(text("update authors set name = 'bob' where name = 'ann'"))
+        db.session.commit()
+        return "renamed"
+
+    client = pg_app.test_client()
+    assert client.post("/authors/ann").status_code == 201
+    options = pg_app.config["DATABASE_ENGINE_OPTIONS"]["connect_args"]["options"]
+    _rebuild_engine(pg_app, options=options + " -c lock_timeout=100")
+
+    admin = create_engine(PG_URL, connect_args={"options": options})
+    with admin.connect() as locker:
+        locker.execute(text("select * from authors for update"))  # holds the row lock
+        r = client.post("/rename", headers={"Accept": "application/json"})
+        assert r.status_code == 503 and "busy" in r.json["message"]
+        locker.rollback()
+    admin.dispose()
+    assert client.post("/rename").status_code == 200
+    assert _names(client) == ["bob"]
