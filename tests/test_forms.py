@@ -25,6 +25,7 @@ from wtforms import (
 from wtforms import Form as PlainForm
 from wtforms.validators import DataRequired, Length
 
+import batteries.csrf
 import batteries.forms
 from batteries import Batteries
 from batteries.forms import Form, csrf_exempt, csrf_protect, csrf_token
@@ -172,8 +173,8 @@ def test_put_patch_delete_are_bound_and_checked(client):
 
 def test_expired_token(client, monkeypatch):
     token = get_token(client)
-    real_now = batteries.forms.now
-    monkeypatch.setattr(batteries.forms, "now", lambda: real_now() + timedelta(hours=25))
+    real_now = batteries.csrf.now
+    monkeypatch.setattr(batteries.csrf, "now", lambda: real_now() + timedelta(hours=25))
     errors = errors_of(client.post("/form", data={"name": "Ada", "csrf_token": token}))
     assert errors["csrf_token"] == [batteries.forms.MESSAGES["expired"]]
 
@@ -181,10 +182,10 @@ def test_expired_token(client, monkeypatch):
 def test_time_limit_is_configurable(app, client, monkeypatch):
     app.config["CSRF_TIME_LIMIT"] = 60
     token = get_token(client)
-    real_now = batteries.forms.now
-    monkeypatch.setattr(batteries.forms, "now", lambda: real_now() + timedelta(seconds=30))
+    real_now = batteries.csrf.now
+    monkeypatch.setattr(batteries.csrf, "now", lambda: real_now() + timedelta(seconds=30))
     assert client.post("/form", data={"name": "A", "csrf_token": token}).get_json()["ok"]
-    monkeypatch.setattr(batteries.forms, "now", lambda: real_now() + timedelta(seconds=90))
+    monkeypatch.setattr(batteries.csrf, "now", lambda: real_now() + timedelta(seconds=90))
     assert (
         "expired"
         in errors_of(client.post("/form", data={"name": "A", "csrf_token": token}))["csrf_token"][0]
@@ -195,8 +196,8 @@ def test_no_time_limit(app, client, monkeypatch):
     app.config["CSRF_TIME_LIMIT"] = None
     token = get_token(client)
     assert token.startswith("##")
-    real_now = batteries.forms.now
-    monkeypatch.setattr(batteries.forms, "now", lambda: real_now() + timedelta(days=400))
+    real_now = batteries.csrf.now
+    monkeypatch.setattr(batteries.csrf, "now", lambda: real_now() + timedelta(days=400))
     assert client.post("/form", data={"name": "A", "csrf_token": token}).get_json()["ok"]
 
 
@@ -544,8 +545,11 @@ def test_render_field_hidden_and_checkbox(app, client):
 
 
 def test_import_stays_light():
+    # batteries.csrf (tokens, CSRF_PROTECT_ALL) is wired into every app without WTForms;
+    # batteries.forms is the WTForms half, imported only by code that uses a form.
     code = (
-        "import sys, batteries, batteries.forms; batteries.Batteries('x');"
+        "import sys, batteries, batteries.csrf; app = batteries.Batteries('x');"
+        "app.test_client().get('/');"
         "assert 'wtforms' not in sys.modules, 'wtforms imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -680,8 +684,8 @@ def test_protect_all_token_fallback(protected, monkeypatch):
     )
     assert protected.post("/plain", headers={"X-CSRFToken": "junk"}).status_code == 400
     assert protected.post("/plain", data={"csrf_token": "x" * 100_000}).status_code == 400
-    real_now = batteries.forms.now
-    monkeypatch.setattr(batteries.forms, "now", lambda: real_now() + timedelta(days=2))
+    real_now = batteries.csrf.now
+    monkeypatch.setattr(batteries.csrf, "now", lambda: real_now() + timedelta(days=2))
     response = protected.post("/plain", headers={"X-CSRFToken": token})
     assert response.status_code == 400 and b"expired" in response.data
 
@@ -750,15 +754,15 @@ def test_protect_all_unknown_route_is_404(protected):
 
 
 def test_protect_all_off_by_default_and_hook_removes_itself(app, client):
-    assert batteries.forms.protect in app.before_request_funcs[None]
+    assert batteries.csrf.protect in app.before_request_funcs[None]
     assert client.post("/plain").status_code == 200
-    assert batteries.forms.protect not in app.before_request_funcs.get(None, [])
+    assert batteries.csrf.protect not in app.before_request_funcs.get(None, [])
     # switched on later: csrf_protect puts the check back
     app.config["CSRF_PROTECT_ALL"] = True
     assert client.post("/plain").status_code == 200
     csrf_protect(app)
     csrf_protect(app)
-    assert app.before_request_funcs[None].count(batteries.forms.protect) == 1
+    assert app.before_request_funcs[None].count(batteries.csrf.protect) == 1
     assert client.post("/plain").status_code == 400
 
 

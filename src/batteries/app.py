@@ -27,9 +27,9 @@ from . import (
     auth,
     caching,
     config,
+    csrf,
     ctx,
     errors,
-    forms,
     mongo,
     security,
     spa,
@@ -62,14 +62,14 @@ REGISTRY = Registry.collect(
     security.CONFIG,
     caching.CONFIG,
     tasks.CONFIG,
-    forms.CONFIG,
+    csrf.CONFIG,
     sqla.CONFIG,
     sqlite.CONFIG,
     mongo.CONFIG,
 )
 
 #: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, forms, auth, sqla, sqlite, mongo)
+BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, csrf, auth, sqla, sqlite, mongo)
 
 
 class ServedResponse(HTTPException):

@@ -21,7 +21,6 @@ Config: ``BATTERIES_STATIC_URL``, ``FAVICON``, ``APPLICATION_ROOT`` (outside a r
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import re
 import typing as t
@@ -108,15 +107,10 @@ def batteries_favicon_url() -> str | None:
 
 
 def csrf_token() -> str:
-    """The form CSRF token from :func:`batteries.forms.csrf_token`, or "" without the forms battery."""
-    try:
-        forms = importlib.import_module("batteries.forms")
-    except ModuleNotFoundError as e:
-        if e.name in ("batteries.forms", "wtforms"):
-            return ""
-        raise
-    make = getattr(forms, "csrf_token", None)
-    return str(make()) if make is not None else ""
+    """The CSRF token of the current session (:func:`batteries.csrf.csrf_token`)."""
+    from .csrf import csrf_token as make
+
+    return make()
 
 
 _VARIABLE = re.compile(

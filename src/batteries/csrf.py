@@ -1,0 +1,572 @@
+"""CSRF tokens for forms and ``fetch``, and optional CSRF protection for every unsafe request.
+
+The light half of Flask's "Form Validation with WTForms" pattern (and of Flask-WTF's
+``CSRFProtect``); :mod:`batteries.forms` is the WTForms half and uses these tokens::
+
+    from batteries.forms import Form
+    from wtforms import StringField
+    from wtforms.validators import DataRequired
+
+    class NameForm(Form):
+        name = StringField("Name", validators=[DataRequired()])
+
+    @app.route("/", methods=["GET", "POST"])
+    def index():
+        form = NameForm()              # bound to request.form + request.files (or JSON) on POST
+        if form.validate_on_submit():  # CSRF token checked too
+            ...
+
+- :class:`batteries.forms.Form` binds itself to the request and checks a CSRF token bound to
+  the session, signed with ``SECRET_KEY`` (``SECRET_KEY_FALLBACKS`` still accepted).
+- :func:`csrf_token` returns a token for templates (``<meta name="csrf-token">``) and for
+  ``fetch`` calls, which send it back in the ``X-CSRFToken`` header.
+- ``CSRF_PROTECT_ALL``: every POST/PUT/PATCH/DELETE is checked, by Fetch Metadata and ``Origin``
+  first (modern browsers need no token) and by the token for clients that send neither.
+  :func:`csrf_exempt` exempts a view or a blueprint.
+
+This module is light (no WTForms import): ``app.py`` wires it into every app, while
+``batteries.forms`` (WTForms) is imported only by code that uses a form.
+
+Config: ``CSRF_ENABLED``, ``CSRF_TIME_LIMIT``, ``CSRF_PROTECT_ALL``, ``CSRF_TRUSTED_ORIGINS``,
+``SECRET_KEY``, ``SECRET_KEY_FALLBACKS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import re
+import secrets
+import typing as t
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
+
+from flask import current_app, g, has_request_context, request, session
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
+from werkzeug.exceptions import BadRequest
+
+from .config import Setting, value
+from .sessions import require_secret_key
+from .state import get_state
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
+
+__all__ = [
+    "CONFIG",
+    "CSRFError",
+    "csrf_exempt",
+    "csrf_protect",
+    "csrf_token",
+    "init_app",
+]
+
+logger = logging.getLogger("batteries.csrf")
+
+CONFIG = (
+    Setting(
+        "CSRF_ENABLED",
+        True,
+        (bool,),
+        "check CSRF tokens in forms (and CSRF_PROTECT_ALL); stays on under TESTING",
+    ),
+    Setting(
+        "CSRF_TIME_LIMIT",
+        24 * 3600,
+        (int, float, timedelta, type(None)),
+        "seconds a CSRF token stays valid (None: as long as the session)",
+    ),
+    Setting(
+        "CSRF_PROTECT_ALL",
+        False,
+        (bool,),
+        "check every POST/PUT/PATCH/DELETE (Fetch Metadata, Origin, then token)",
+    ),
+    Setting(
+        "CSRF_TRUSTED_ORIGINS",
+        (),
+        (list, tuple, set, frozenset),
+        "origins (scheme://host[:port]) allowed to send cross-site unsafe requests",
+    ),
+)
+
+#: the session key holding the per-session CSRF secret (login rotates it by popping this key)
+SESSION_KEY = "_batteries_csrf"
+#: the form field carrying the token
+FIELD_NAME = "csrf_token"
+#: request headers carrying the token when the field is absent (fetch, XHR)
+HEADERS = ("X-CSRFToken", "X-CSRF-Token")
+
+SUBMIT_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
+
+_TOKEN_RE = re.compile(r"(\d{14})?##([0-9a-f]{64})\Z")
+_SECRET_RE = re.compile(r"[0-9a-f]{64}\Z")
+_MAX_TOKEN = 200
+_EXEMPT_ATTR = "_batteries_csrf_exempt"
+_G_TOKEN = "_batteries_csrf_token"
+_G_PASSED = "_batteries_csrf_passed"
+_G_NEW_SECRET = "_batteries_csrf_new"
+
+#: why a CSRF check failed: reason code -> message shown to the user
+MESSAGES = {
+    "missing": "The CSRF token is missing.",
+    "invalid": "The CSRF token is invalid (it is malformed).",
+    "no-session": (
+        "The CSRF token cannot be checked: the session holds no CSRF secret "
+        "(the session cookie was not sent, or the session has expired). Reload the page."
+    ),
+    "mismatch": (
+        "The CSRF token does not match this session "
+        "(it comes from another session or was made with another key). Reload the page."
+    ),
+    "expired": "The CSRF token has expired. Reload the page.",
+}
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC). Tests may replace it to move the clock."""
+    return datetime.now(timezone.utc)
+
+
+class CSRFError(BadRequest):
+    """A request refused by the CSRF check (400). ``reason`` is a short code, e.g. ``"missing"``."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(f"CSRF check failed: {message or MESSAGES.get(reason, reason)}")
+
+
+class BadFormData(BadRequest):
+    """A submitted body that cannot be bound to a form (JSON that is not an object, ...)."""
+
+
+# -- tokens ----------------------------------------------------------------------------
+
+
+def _as_bytes(key: str | bytes) -> bytes:
+    return key if isinstance(key, bytes) else key.encode("utf-8")
+
+
+def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
+    """The CSRF signing keys and the token lifetime, recomputed only when the config changes.
+
+    The keys are derived from ``SECRET_KEY`` then each of ``SECRET_KEY_FALLBACKS`` (deriving keeps
+    CSRF tokens apart from anything else signed with the secret key).
+    """
+    secret = require_secret_key(app)
+    config = app.config
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or ()
+    limit = config.get("CSRF_TIME_LIMIT", CONFIG[1].default)
+    state = get_state(app)
+    cached = getattr(state, "csrf_settings", None)
+    if (
+        cached is not None
+        and cached[0] is secret
+        and cached[1] == tuple(fallbacks)
+        and cached[2] == limit
+        and type(cached[2]) is type(limit)
+    ):
+        return cached[3]  # type: ignore[no-any-return]
+    keys = tuple(
+        hmac.new(_as_bytes(k), b"batteries.csrf", hashlib.sha256).digest()
+        for k in (secret, *fallbacks)
+        if k
+    )
+    CONFIG[1].check(limit, "CSRF_TIME_LIMIT")  # a clear ConfigError for, say, a string
+    lifetime: timedelta | None = None
+    if limit is not None:
+        lifetime = limit if isinstance(limit, timedelta) else timedelta(seconds=limit)
+        if lifetime <= timedelta(0):
+            lifetime = None
+    found = (keys, lifetime)
+    state.csrf_settings = (secret, tuple(fallbacks), limit, found)  # type: ignore[attr-defined]
+    return found
+
+
+def _keys(app: Flask) -> tuple[bytes, ...]:
+    return _settings(app)[0]
+
+
+def _time_limit(app: Flask) -> timedelta | None:
+    return _settings(app)[1]
+
+
+def _stamp(moment: datetime) -> int:
+    """``moment`` in UTC as the number YYYYMMDDhhmmss (what a token carries; no strftime, which
+    costs ten times more)."""
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return (
+        (((moment.year * 100 + moment.month) * 100 + moment.day) * 100 + moment.hour) * 100
+        + moment.minute
+    ) * 100 + moment.second
+
+
+def _sign(key: bytes, secret: str, expires: str) -> str:
+    return hmac.new(key, (secret + expires).encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def csrf_token() -> str:
+    """A CSRF token for the current session (made once per request).
+
+    Put it in forms (``<input type=hidden name=csrf_token value="{{ csrf_token() }}">``; a
+    :class:`Form` does it for you) or send it from JavaScript in the ``X-CSRFToken`` header.
+    ``batteries/base.html`` puts it in ``<meta name="csrf-token">``. The first call in a session
+    stores a random secret in ``session["_batteries_csrf"]``.
+
+    Config: ``SECRET_KEY`` (required: :class:`~batteries.sessions.MissingSecretKey` otherwise),
+    ``CSRF_TIME_LIMIT``.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    keys, limit = _settings(app)
+    secret = session.get(SESSION_KEY)
+    cache = g.__dict__
+    cached = cache.get(_G_TOKEN)
+    if cached is not None and secret is not None and cached[0] == secret:
+        return cached[1]  # type: ignore[no-any-return]
+    if not isinstance(secret, str) or not _SECRET_RE.match(secret):
+        secret = session[SESSION_KEY] = secrets.token_hex(32)
+        cache[_G_NEW_SECRET] = secret  # made now: a token sent with this request predates it
+    expires = f"{_stamp(now() + limit):014d}" if limit is not None else ""
+    token = f"{expires}##{_sign(keys[0], secret, expires)}"
+    cache[_G_TOKEN] = (secret, token)
+    return token
+
+
+def check_token(token: object) -> str | None:
+    """Check ``token`` against the current session: None when valid, else a reason code.
+
+    Codes (see :data:`MESSAGES`): ``missing``, ``invalid``, ``no-session``, ``mismatch``,
+    ``expired``. The signature is compared in constant time against the keys made from
+    ``SECRET_KEY`` and each of ``SECRET_KEY_FALLBACKS``.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    keys, limit = _settings(app)  # raises a clear error when SECRET_KEY is missing
+    if not token:
+        return "missing"
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN:
+        return "invalid"
+    match = _TOKEN_RE.match(token)
+    if match is None:
+        return "invalid"
+    expires, signature = match.group(1) or "", match.group(2).encode("ascii")
+    secret = session.get(SESSION_KEY)
+    if not isinstance(secret, str) or not secret.isascii():
+        return "no-session"
+    valid = False
+    for key in keys:  # no early exit: the time taken does not tell which key matched
+        valid |= hmac.compare_digest(_sign(key, secret, expires).encode("ascii"), signature)
+    if not valid:
+        # A secret made during this request means the client's session had none.
+        return "no-session" if g.__dict__.get(_G_NEW_SECRET) == secret else "mismatch"
+    if expires and limit is not None and _stamp(now()) > int(expires):
+        return "expired"
+    return None
+
+
+def _header_token() -> str | None:
+    for name in HEADERS:
+        found = request.headers.get(name)
+        if found is not None:
+            return found
+    return None
+
+
+# -- exemptions ------------------------------------------------------------------------
+
+_Exemptable = t.TypeVar("_Exemptable")
+
+
+def csrf_exempt(target: _Exemptable) -> _Exemptable:
+    """Exempt a view function or a whole blueprint from CSRF checks.
+
+    ``@csrf_exempt`` on a view (put it closest to the function, or outermost: both work), or
+    ``csrf_exempt(bp)`` on a blueprint (and its nested blueprints), or on a class-based view. The app-wide check
+    (``CSRF_PROTECT_ALL``) lets its requests through and :class:`Form` skips its token check
+    there. Use it for endpoints authenticated otherwise (API tokens, webhooks with signatures)::
+
+        @app.post("/hooks/payment")
+        @csrf_exempt
+        def payment_hook(): ...
+    """
+    setattr(target, _EXEMPT_ATTR, True)
+    return target
+
+
+def is_exempt(app: Flask) -> bool:
+    """True when the current request's view or one of its blueprints is exempt."""
+    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is not None:
+        if getattr(view, _EXEMPT_ATTR, False):
+            return True
+        if getattr(getattr(view, "view_class", None), _EXEMPT_ATTR, False):
+            return True  # csrf_exempt on a flask.views.View class
+        if hasattr(view, "import_name") and callable(getattr(view, "load", None)):
+            # A lazily imported view (batteries.LazyView): look at the real function.
+            if getattr(view.load(), _EXEMPT_ATTR, False):  # type: ignore[union-attr]
+                return True
+    for name in request.blueprints:
+        blueprint = app.blueprints.get(name)
+        if blueprint is not None and getattr(blueprint, _EXEMPT_ATTR, False):
+            return True
+    return False
+
+
+def request_passed() -> bool:
+    """True when this request was already found same-origin (or exempt) by the app-wide check."""
+    return bool(g.__dict__.get(_G_PASSED))
+
+
+# -- app-wide protection ---------------------------------------------------------------
+
+
+def _host_of(origin: str) -> tuple[str, str] | None:
+    """``(scheme, host[:port])`` of an ``Origin`` value, default port removed; None if malformed."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return None
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is not None and port != (443 if parts.scheme == "https" else 80):
+        host = f"{host}:{port}"
+    return parts.scheme, host
+
+
+def _normal_origin(origin: str) -> str | None:
+    found = _host_of(origin.strip().lower())
+    return None if found is None else f"{found[0]}://{found[1]}"
+
+
+def _trusted(app: Flask, origin: str | None) -> bool:
+    if not origin:
+        return False
+    trusted = value(app, CONFIG[3]) or ()
+    if not trusted:
+        return False
+    if isinstance(trusted, str):  # one origin given as a string
+        trusted = (trusted,)
+    normal = _normal_origin(origin)
+    return normal is not None and any(_normal_origin(o) == normal for o in trusted)
+
+
+def _request_host() -> str:
+    host = request.host.lower()
+    default = ":443" if request.scheme == "https" else ":80"
+    return host[: -len(default)] if host.endswith(default) else host
+
+
+def origin_failure(app: Flask) -> str | None:
+    """Why this unsafe request looks cross-site, None when the browser says it is not.
+
+    Raises :class:`LookupError` when the request carries neither ``Sec-Fetch-Site`` nor
+    ``Origin`` (an old browser or a non-browser client): then only a token can tell.
+    """
+    origin = request.headers.get("Origin")
+    if _trusted(app, origin):
+        return None
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        site = site.strip().lower()
+        if site in ("same-origin", "none"):
+            return None
+        shown = site if len(site) <= 40 else site[:37] + "..."
+        return (
+            f"the browser says this is a cross-site request (Sec-Fetch-Site: {shown}) and its "
+            f"origin {_shown(origin)} is not in CSRF_TRUSTED_ORIGINS."
+        )
+    if origin is None:
+        raise LookupError("no Sec-Fetch-Site, no Origin")
+    found = _host_of(origin.strip().lower())
+    if found is None:
+        return f"the Origin header {_shown(origin)} is not a valid origin."
+    if found[0] == "http" and request.scheme == "https":
+        return f"the request comes from {_shown(origin)}, an insecure (http) origin."
+    if found[1] == _request_host():
+        return None
+    return (
+        f"the request comes from origin {_shown(origin)}, which does not match this host "
+        f"({request.host}) and is not in CSRF_TRUSTED_ORIGINS."
+    )
+
+
+def _shown(text: str | None) -> str:
+    if text is None:
+        return "(none)"
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return repr(text)
+
+
+def protect() -> None:
+    """The app-wide check, run before every request while ``CSRF_PROTECT_ALL`` is on.
+
+    Registered at construction by :func:`init_app`. At the first request that finds
+    ``CSRF_PROTECT_ALL`` (or ``CSRF_ENABLED``) off it removes itself from the app's
+    ``before_request`` hooks, so an app that does not use it pays nothing afterwards.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    config = app.config
+    if not (config.get("CSRF_PROTECT_ALL") and config.get("CSRF_ENABLED", True)):
+        _unhook(app)
+        return
+    if request.method in SAFE_METHODS or request.url_rule is None:
+        return  # a 404/405 answers unmatched requests: no view to protect
+    if is_exempt(app):
+        g.__dict__[_G_PASSED] = "exempt"
+        return
+    try:
+        failure = origin_failure(app)
+    except LookupError:  # neither header: an old browser or a non-browser client
+        reason = check_token(_submitted_token())
+        if reason is not None:
+            logger.info("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+            raise CSRFError(reason) from None
+        g.__dict__[_G_PASSED] = "token"
+        return
+    if failure is not None:
+        logger.info("CSRF check failed for %s %s: %s", request.method, request.path, failure)
+        raise CSRFError("cross-origin", failure[0].upper() + failure[1:])
+    g.__dict__[_G_PASSED] = "origin"
+
+
+def _submitted_token() -> str | None:
+    """The token from the ``csrf_token`` form field, or the header when the field is absent."""
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        found = request.form.getlist(FIELD_NAME)
+        if found:
+            return found[0]
+    return _header_token()
+
+
+def _unhook(app: Flask) -> None:
+    hooks = app.before_request_funcs.get(None)
+    if hooks and protect in hooks:
+        # Replace the list instead of mutating it: Flask may be iterating the old one now.
+        remaining = [f for f in hooks if f is not protect]
+        if remaining:
+            app.before_request_funcs[None] = remaining
+        else:
+            app.before_request_funcs.pop(None, None)
+
+
+def csrf_protect(app: Flask) -> None:
+    """Put the app-wide check back in place (it is installed at construction by :func:`init_app`).
+
+    Only needed when ``CSRF_PROTECT_ALL`` is switched on *after* the app served a request
+    with it off (the check removes itself then, see :func:`protect`), e.g. in a test suite that
+    reuses one app. Safe to call more than once.
+    """
+    hooks = app.before_request_funcs.get(None) or []
+    if protect not in hooks:
+        app.before_request_funcs[None] = [protect, *hooks]
+
+
+def init_app(app: Flask) -> None:
+    """Install the app-wide check, which removes itself at the first request if it is off.
+
+    Config set after construction (and before the first request) is therefore honoured, and an
+    app that never turns ``CSRF_PROTECT_ALL`` on pays for one function call, once.
+    """
+    app.before_request(protect)
+
+
+# -- binding request data to a form ----------------------------------------------------
+
+
+def submitted_formdata() -> MultiDict[str, t.Any] | CombinedMultiDict[str, t.Any] | None:
+    """What a :class:`Form` binds to: None unless a request context with a submit method.
+
+    ``request.form`` plus ``request.files`` for form bodies; for a JSON body, the object's
+    values coerced as a browser would send them (see :func:`json_to_formdata`).
+    """
+    if not has_request_context():
+        return None
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method not in SUBMIT_METHODS:
+        return None
+    if req.is_json:
+        return json_to_formdata(req.get_json())
+    if req.files:
+        return CombinedMultiDict([req.form, req.files])
+    return req.form  # type: ignore[no-any-return]
+
+
+def json_to_formdata(data: t.Any) -> MultiDict[str, str]:
+    """Turn a decoded JSON object into form data, as a browser would have sent it.
+
+    ``None`` and ``false`` are left out (an unchecked box sends nothing), ``true`` becomes
+    ``"y"``, numbers become their text, a list gives the key once per item, and a nested object
+    gives ``parent-child`` keys (what WTForms' ``FormField`` reads; list items that are objects
+    give ``parent-0-child``, for ``FieldList(FormField(...))``). A body that is not an object,
+    ``NaN``/``Infinity``, or a string with a lone surrogate → :class:`BadFormData` (400).
+    """
+    if not isinstance(data, dict):
+        raise BadFormData(
+            "The JSON body must be an object mapping field names to values, "
+            f"not {_json_type(data)}."
+        )
+    out: MultiDict[str, str] = MultiDict()
+    _flatten(out, "", data)
+    return out
+
+
+def _json_type(data: t.Any) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, list):
+        return "an array"
+    if isinstance(data, str):
+        return "a string"
+    if isinstance(data, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _flatten(out: MultiDict[str, str], prefix: str, obj: dict[str, t.Any]) -> None:
+    for key, item in obj.items():
+        name = _text(prefix + key)
+        if isinstance(item, dict):
+            _flatten(out, name + "-", item)
+        elif isinstance(item, list):
+            for index, element in enumerate(item):
+                if isinstance(element, dict):
+                    _flatten(out, f"{name}-{index}-", element)
+                elif not isinstance(element, list):
+                    scalar = _scalar(element)
+                    if scalar is not None:
+                        out.add(name, scalar)
+        else:
+            scalar = _scalar(item)
+            if scalar is not None:
+                out.add(name, scalar)
+
+
+def _scalar(item: t.Any) -> str | None:
+    if item is None or item is False:
+        return None
+    if item is True:
+        return "y"
+    if isinstance(item, float):
+        if not math.isfinite(item):
+            raise BadFormData("The JSON body contains NaN or Infinity, which are not numbers.")
+        return repr(item)
+    if isinstance(item, int):
+        return str(item)
+    return _text(item)
+
+
+def _text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadFormData(
+            "The JSON body contains a string with a lone surrogate (an invalid \\u escape)."
+        ) from None
+    return text
