@@ -447,10 +447,19 @@ class BodyDigest:
         return n
 
     def read(self, size: int | None = -1) -> bytes:
-        self.check()
+        if self.error is not None:
+            raise self.error
         if size is None or size < 0:
             return self.readall()
-        if self._ahead or (size and self._ahead_of(size)):
+        ahead = self._ahead
+        if ahead:  # the parser's usual read, inlined: a piece of the block read ahead
+            pos = self._ahead_pos
+            end = pos + size
+            if end < len(ahead):
+                self._ahead_pos = end
+                return ahead[pos:end]
+            return self._take(size)
+        if size and self._ahead_of(size):
             return self._take(size)
         room = self._room(size)
         if room <= 0:
