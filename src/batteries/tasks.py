@@ -133,7 +133,8 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
         if backend.startswith("redis"):
             conf["redis_socket_connect_timeout"] = 2.0
     if broker.startswith(("redis", "rediss")):
-        options = {"socket_connect_timeout": 2.0}
+        # Both timeouts: a broker that accepts but never answers must not hang delay().
+        options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
         options.update(user.get("broker_transport_options") or {})
         conf["broker_transport_options"] = options
     for key, setting in user.items():
