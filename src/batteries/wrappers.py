@@ -644,6 +644,8 @@ class Request(FlaskRequest):
             body = self.__dict__["_batteries_body"] = BodyDigest(
                 self.environ, self.body_thread_min_size
             )
+            if self.body_thread_min_size is not None:
+                self.close = self._close_and_release  # type: ignore[method-assign]
         return body  # type: ignore[no-any-return]
 
     @cached_property
@@ -723,14 +725,18 @@ class Request(FlaskRequest):
             )
         return ContentTooLarge(message)
 
-    def close(self) -> None:
-        """Close the uploaded files (as Werkzeug does) and end the body's hashing thread."""
+    def _close_and_release(self) -> None:
+        """``close()`` of a request whose body was read: also ends the body's hashing thread.
+
+        Set on the instance when the body is first touched, so that requests without a body
+        keep Werkzeug's ``close()`` as it is (Flask calls it for every request).
+        """
         body = self.__dict__.get("_batteries_body")
         try:
             if body is not None:
                 body.release()
         finally:
-            super().close()
+            FlaskRequest.close(self)
 
     def _get_file_stream(self, *args: t.Any, **kwargs: t.Any) -> t.IO[bytes]:
         stream = super()._get_file_stream(*args, **kwargs)
