@@ -355,11 +355,14 @@ class BodyDigest:
                     signals.checksum_mismatch.send(app, header=header, algorithm=algorithm)
                 raise self.error
 
-    def _took(self, data: t.Any, asked: int) -> None:
+    def _took(self, data: t.Any, asked: int, ahead: bool = False) -> None:
+        """Count and hash ``data``. Blocks read ahead start the hashing thread; other reads
+        (``get_data()`` reads 1 MiB at a time, with nothing to parse meanwhile) are hashed
+        here, unless the thread already runs (the order of the bytes must be kept)."""
         n = len(data)
         if n:
             self.total += n
-            if self.worker is not None or self.total > self._thread_after:
+            if self.worker is not None or ahead:
                 self._hand_over(data, n)
             elif len(self.hashers) == 1:
                 self.hashers["sha256"].update(data)
@@ -402,10 +405,10 @@ class BodyDigest:
         if self.worker is None and self.total + size <= self._thread_after:
             return False
         room = self._room(_AHEAD)
-        if room <= 0:
-            return False
+        if room <= size:
+            return False  # this read takes all there is left anyway
         data = self.raw.read(room)
-        self._took(data, room)  # may raise ChecksumMismatch: then nothing is given out
+        self._took(data, room, ahead=True)  # may raise ChecksumMismatch: nothing is given out
         self._ahead, self._ahead_pos = data, 0
         return bool(data)
 
