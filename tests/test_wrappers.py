@@ -803,6 +803,31 @@ def test_chunked_body_goes_to_the_thread_after_the_threshold(app, started, monke
     assert len(started) == 2 and hash_threads() == []
 
 
+def test_thread_given_up_when_hashing_does_not_overlap(app, started, monkeypatch):
+    """With no free core the thread only adds hand-overs: after a few blocks that did not
+    overlap, the rest of the body is hashed in the request's thread; the digest is the same."""
+    monkeypatch.setattr(wrappers, "_SERIAL_SHARE", -1e9)  # every block counts as serial
+    monkeypatch.setattr(wrappers, "_MIN_CYCLE", -1.0)
+    monkeypatch.setattr(wrappers, "_AHEAD", 64 * 1024)
+    alive = []
+
+    @app.post("/")
+    def view():
+        got = b""
+        while piece := request.stream.read(10_000):
+            got += piece
+            alive.append(bool(hash_threads()))
+        return {"same": got == BIG, "digest": request.content_digest()}
+
+    client = app.test_client()
+    response = client.post("/", data=BIG, headers={"Content-Digest": content_digest(BIG)})
+    assert response.json == {"same": True, "digest": sha256(BIG)}
+    assert len(started) == 1 and alive[0] and not alive[-1]  # started, then given up
+    wrong = {"Content-Digest": content_digest(BIG[:-1])}
+    assert client.post("/", data=BIG, headers=wrong).status_code == 400
+    assert no_hash_thread_left()
+
+
 def test_request_dropped_without_close_ends_its_thread(app, started):
     environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
     req = app.request_class(environ)
@@ -814,16 +839,21 @@ def test_request_dropped_without_close_ends_its_thread(app, started):
 
 
 @contextlib.contextmanager
-def threaded_everything(ahead: int):
-    """Every body hashed in the thread, with a small read-ahead block."""
-    saved = wrappers._AHEAD
+def threaded_everything(ahead: int, give_up: bool):
+    """Every body hashed in the thread, with a small read-ahead block (and, with ``give_up``,
+    the thread given up after three blocks, as when hashing does not overlap)."""
+    names = ("_AHEAD", "_SERIAL_SHARE", "_MIN_CYCLE")
+    saved = {name: getattr(wrappers, name) for name in names}
     wrappers._AHEAD = ahead
+    if give_up:
+        wrappers._SERIAL_SHARE, wrappers._MIN_CYCLE = -1e9, -1.0
     wrappers.Request.body_thread_min_size = 1
     try:
         yield
     finally:
         wrappers.Request.body_thread_min_size = wrappers.THREAD_MIN_BODY
-        wrappers._AHEAD = saved
+        for name, value in saved.items():
+            setattr(wrappers, name, value)
 
 
 @settings(max_examples=80, deadline=None)
@@ -839,15 +869,18 @@ def threaded_everything(ahead: int):
     ahead=st.integers(min_value=1, max_value=9000),
     verify=st.booleans(),
     raw=st.booleans(),
+    give_up=st.booleans(),
 )
-def test_threaded_read_patterns_give_the_body_and_its_digest(body, steps, ahead, verify, raw):
+def test_threaded_read_patterns_give_the_body_and_its_digest(
+    body, steps, ahead, verify, raw, give_up
+):
     """Whatever mix of reads, through the thread and the read-ahead block: the bytes read are the
     body's, in order, and the digest (and its verification) is the one of the whole body."""
     if not _PROP_APP:
         _PROP_APP.append(Batteries("prop"))
     app = _PROP_APP[0]
     headers = {"HTTP_CONTENT_DIGEST": content_digest(body)} if verify else {}
-    with threaded_everything(ahead), app.test_request_context(
+    with threaded_everything(ahead, give_up), app.test_request_context(
         "/", method="POST", data=body, environ_overrides=headers
     ):
         got = b""

@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 import typing as t
 import weakref
 from collections import ChainMap
@@ -79,6 +80,9 @@ _CHUNK = 64 * 1024
 THREAD_MIN_BODY = 1024 * 1024
 _SMALL = 16 * 1024  # smaller reads are gathered before they go to the hashing thread
 _AHEAD = 1024 * 1024  # in threaded mode, smaller reads are served from a block read ahead
+_MIN_CYCLE = 0.0005  # seconds: shorter feed cycles say nothing about overlap
+_SERIAL_SHARE = 0.8  # a cycle this much longer than the feeder's CPU time did not overlap
+_SERIAL_LIMIT = 3  # blocks in a row that did not overlap: hash the rest in the request's thread
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -193,14 +197,19 @@ def hashlib_name(algorithm: str) -> str:
     return name
 
 
-def _hash_loop(updates: list[t.Any], chunks: SimpleQueue, taken: SimpleQueue) -> None:
+def _hash_loop(
+    updates: list[t.Any], chunks: SimpleQueue, taken: SimpleQueue, spent: list[float]
+) -> None:
     """The hashing thread: take a chunk, say so, ``update()`` with it (hashlib releases the GIL
-    while it hashes, so the feeder parses meanwhile)."""
+    while it hashes, so the feeder parses meanwhile); ``spent[0]``: CPU time of the last one."""
+    clock = time.thread_time
     try:
         while (chunk := chunks.get()) is not None:
             taken.put(True)
+            start = clock()
             for update in updates:
                 update(chunk)
+            spent[0] = clock() - start
     except BaseException as e:  # pragma: no cover - hashlib does not fail on bytes
         taken.put(e)
         return
@@ -215,15 +224,22 @@ class _HashThread:
     matters for more than memory: it is the moment the feeder lets go of the GIL, so the thread
     gets it at once to start on the chunk (a thread that needs the GIL while the feeder parses
     gets it only at the interpreter's switch interval, every 5 ms).
+
+    ``serial`` counts the blocks in a row whose hashing did not overlap the feeder's work (the
+    wall time between two feeds covered the feeder's CPU time *plus* most of the thread's: no
+    free core, e.g. every core busy with other processes); the caller then stops using the thread.
     """
 
     def __init__(self, hashers: dict[str, t.Any]) -> None:
         self.chunks: SimpleQueue = SimpleQueue()
         self.taken: SimpleQueue = SimpleQueue()
+        self.spent = [0.0]
+        self.serial = 0
+        self._mark: tuple[float, float] | None = None
         updates = [hasher.update for hasher in hashers.values()]
         self.thread = threading.Thread(
             target=_hash_loop,
-            args=(updates, self.chunks, self.taken),
+            args=(updates, self.chunks, self.taken, self.spent),
             name="batteries-body-hash",
             daemon=True,
         )
@@ -239,6 +255,14 @@ class _HashThread:
     def feed(self, chunk: bytes) -> None:
         self.chunks.put(chunk)
         self._wait()
+        now, mine = time.perf_counter(), time.thread_time()
+        if self._mark is not None:
+            wall, cpu = now - self._mark[0], mine - self._mark[1]
+            if wall > _MIN_CYCLE and wall >= cpu + _SERIAL_SHARE * self.spent[0]:
+                self.serial += 1
+            else:
+                self.serial = 0
+        self._mark = (now, mine)
 
     def join(self) -> None:
         """Wait until every chunk fed is hashed, and end the thread."""
@@ -388,6 +412,10 @@ class BodyDigest:
             small.clear()
         # the caller may reuse its buffer: the thread gets bytes of its own
         worker.feed(data if type(data) is bytes else bytes(data))
+        if worker.serial >= _SERIAL_LIMIT:
+            # no core to overlap with: the thread only adds hand-overs; the rest is hashed here
+            self._thread_after = 1 << 62
+            self.release()
 
     def _room(self, size: int | None) -> int:
         """How many bytes one read may take (never past Content-Length)."""
