@@ -828,6 +828,27 @@ def test_thread_given_up_when_hashing_does_not_overlap(app, started, monkeypatch
     assert no_hash_thread_left()
 
 
+def test_a_request_that_read_its_body_is_freed_without_the_gc(app):
+    """The close() set on the request refers to it; closing removes it, so the request (and
+    its body) goes as soon as Flask is done with it, not at the next garbage collection."""
+    import weakref
+
+    refs = []
+
+    @app.post("/")
+    def view():
+        refs.append(weakref.ref(request._get_current_object()))
+        return {"n": len(request.get_data())}
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert app.test_client().post("/", data=b"x" * 5000).json == {"n": 5000}
+        assert refs[0]() is None
+    finally:
+        gc.enable()
+
+
 def test_request_dropped_without_close_ends_its_thread(app, started):
     environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
     req = app.request_class(environ)

@@ -602,10 +602,10 @@ class _WholeBodyStream(LimitedStream):
 
     ``read(n)`` returns what the hashing layer read, with no copy into a fresh buffer (Werkzeug
     copies every read twice), so the hashing thread can hash the very same bytes object while
-    the multipart parser works on it. ``readall`` joins 1 MiB reads (Werkzeug copies every
-    64 KiB step into a growing buffer); bodies over 64 MiB (only possible when
-    ``MAX_CONTENT_LENGTH`` allows them) use Werkzeug's loop, so a lying Content-Length never
-    reserves memory up front.
+    the multipart parser works on it. ``readall`` reads straight into one buffer of the body's
+    size, in 1 MiB steps (Werkzeug copies every 64 KiB step into a growing buffer); bodies over
+    64 MiB (only possible when ``MAX_CONTENT_LENGTH`` allows them) use Werkzeug's loop, so a
+    lying Content-Length never reserves memory up front.
     """
 
     def read(self, size: int | None = -1) -> bytes:
@@ -637,14 +637,17 @@ class _WholeBodyStream(LimitedStream):
         remaining = self.limit - self._pos
         if remaining <= 0 or remaining > 64 * 1024 * 1024:
             return super().readall()
-        parts = []
-        while remaining > 0:
-            data = self.read(min(remaining, 1024 * 1024))
-            if not data:
-                break
-            parts.append(data)
-            remaining -= len(data)
-        return b"".join(parts)
+        buffer = bytearray(remaining)
+        with memoryview(buffer) as view:
+            got = 0
+            while got < remaining:
+                n = self.readinto(view[got : got + 1024 * 1024])
+                if not n:
+                    break
+                got += n
+        if got < remaining:
+            del buffer[got:]
+        return bytes(buffer)
 
 
 class Request(FlaskRequest):
@@ -762,6 +765,7 @@ class Request(FlaskRequest):
         Set on the instance when the body is first touched, so that requests without a body
         keep Werkzeug's ``close()`` as it is (Flask calls it for every request).
         """
+        self.__dict__.pop("close", None)  # it refers to the request: no cycle left behind
         body = self.__dict__.get("_batteries_body")
         try:
             if body is not None:
