@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import threading
 import time
 import typing as t
@@ -70,8 +71,21 @@ def _sqlite_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
         cursor.close()
 
 
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of an SQLite database file (the instance folder, on first use)."""
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        folder = os.path.dirname(os.path.abspath(database))
+        os.makedirs(folder, exist_ok=True)
+
+
 def sqlite_engine(url: str, **options: t.Any) -> t.Any:
     """An engine for ``url``; on SQLite, with a 30 s busy timeout and WAL journaling."""
+    ensure_sqlite_folder(url)
     if url.startswith("sqlite"):
         connect_args = dict(options.pop("connect_args", None) or {})
         connect_args.setdefault("timeout", 30)
@@ -319,6 +333,18 @@ class DatabaseBackend(_CeleryDatabaseBackend):
                 nap = min(nap, left)
             time.sleep(nap)
             nap = min(nap * 1.5, cap)
+
+    def ResultSession(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        """Celery's session, with the instance folder made and a race to create tables retried."""
+        ensure_sqlite_folder(str(self.url))
+        for attempt in range(10):
+            try:
+                return super().ResultSession(*args, **kwargs)
+            except OperationalError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _store_result(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         stored = super()._store_result(*args, **kwargs)

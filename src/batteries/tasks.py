@@ -144,8 +144,12 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
     return conf
 
 
-def get_celery(app: Flask) -> Celery:
-    """The app's Celery app: the user's own ``app.extensions["celery"]``, or Batteries' one."""
+def get_celery(app: Flask, *, prepare: bool = True) -> Celery:
+    """The app's Celery app: the user's own ``app.extensions["celery"]``, or Batteries' one.
+
+    ``prepare=False`` (used when an app context binds it) leaves the embedded broker's files
+    alone: they are made on first use instead of when the Celery app is built.
+    """
     app = getattr(app, "_get_current_object", lambda: app)()  # current_app works too
     state = get_state(app)
     ours = getattr(state, "celery", None)
@@ -156,12 +160,12 @@ def get_celery(app: Flask) -> Celery:
         with _BUILD_LOCK:  # two threads' first use must not build two Celery apps
             ours = getattr(state, "celery", None)
             if ours is None:
-                ours = state.celery = make_celery(app)  # type: ignore[attr-defined]
+                ours = state.celery = make_celery(app, prepare=prepare)  # type: ignore[attr-defined]
                 app.extensions.setdefault("celery", ours)
     return ours
 
 
-def make_celery(app: Flask) -> Celery:
+def make_celery(app: Flask, *, prepare: bool = True) -> Celery:
     """Build a Celery app for ``app`` from ``app.config["CELERY"]`` and Batteries' defaults."""
     from celery import Celery
 
@@ -173,7 +177,7 @@ def make_celery(app: Flask) -> Celery:
     celery_app.conf.update(conf)
     celery_app._batteries_flask_app = weakref.ref(app)  # type: ignore[attr-defined]
     embedded = celery_app.conf.broker_transport == "batteries.broker:Transport"
-    if embedded or "result_backend" not in user:
+    if prepare and (embedded or "result_backend" not in user):
         _prepare_embedded(app, celery_app, broker=embedded)
     celery_app.set_default()
     get_state(app).celery = celery_app  # type: ignore[attr-defined]
@@ -221,7 +225,8 @@ def _bind_current(sender: Flask, **extra: t.Any) -> None:
     if celery_app is None:
         if "celery" not in sys.modules:
             return  # nothing can have made a task yet: the app pays one dict lookup
-        celery_app = get_celery(sender)  # binds it in this context as it is built
+        # Built without touching the disk: apps that never send a task get no broker files.
+        celery_app = get_celery(sender, prepare=False)  # binds it in this context as it is built
         if getattr(get_state(sender), "celery", None) is not celery_app:
             return  # the user's own app.extensions["celery"]: theirs to manage
     ctx = _current_ctx()
