@@ -56,73 +56,52 @@ def _build_classes() -> None:
     from sqlalchemy import exc as sa_exc
     from werkzeug.exceptions import BadRequest, Conflict, ServiceUnavailable
 
-    def copy_init(self: t.Any, error: t.Any, description: str) -> None:
-        sa_exc.DBAPIError.__init__(
-            self,
-            error.statement,
-            error.params,
-            error.orig,
-            hide_parameters=error.hide_parameters,
-            connection_invalidated=error.connection_invalidated,
-            ismulti=error.ismulti,
-        )
-        self.description = description
-        self.response = None
+    class _AnsweredError:
+        """What the three classes share: built from SQLAlchemy's error, answered as HTTP."""
 
-    class DatabaseUnavailable(sa_exc.OperationalError, ServiceUnavailable):  # type: ignore[misc]
+        code: int
+
+        def __init__(self, error: t.Any, description: str) -> None:
+            sa_exc.DBAPIError.__init__(
+                self,  # type: ignore[arg-type]
+                error.statement,
+                error.params,
+                error.orig,
+                hide_parameters=error.hide_parameters,
+                connection_invalidated=error.connection_invalidated,
+                ismulti=error.ismulti,
+            )
+            self.description = description
+            self.response = None
+            self.code = type(self).code
+
+        def _code_str(self) -> str:
+            return ""
+
+        def __str__(self) -> str:
+            return f"{self.description} ({self.orig!s})".replace("\n", " ")  # type: ignore[attr-defined]
+
+        def __reduce__(self) -> t.Any:
+            return (Exception, (str(self),))
+
+    class DatabaseUnavailable(_AnsweredError, sa_exc.OperationalError, ServiceUnavailable):  # type: ignore[misc]
         """The database could not be reached (an ``OperationalError`` answered with 503)."""
 
-        code = 503  # type: ignore[assignment]
+        code = 503
 
-        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
-            copy_init(self, error, description)
+        def __init__(self, error: t.Any, description: str) -> None:
+            super().__init__(error, description)
             self.retry_after = 5
-            self.code = 503  # type: ignore[assignment]
 
-        def _code_str(self) -> str:
-            return ""
-
-        def __str__(self) -> str:
-            return f"{self.description} ({self.orig!s})".replace("\n", " ")
-
-        def __reduce__(self) -> t.Any:
-            return (Exception, (str(self),))
-
-    class DuplicateRecord(sa_exc.IntegrityError, Conflict):  # type: ignore[misc]
+    class DuplicateRecord(_AnsweredError, sa_exc.IntegrityError, Conflict):  # type: ignore[misc]
         """A unique constraint was violated (an ``IntegrityError`` answered with 409)."""
 
-        code = 409  # type: ignore[assignment]
+        code = 409
 
-        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
-            copy_init(self, error, description)
-            self.code = 409  # type: ignore[assignment]
-
-        def _code_str(self) -> str:
-            return ""
-
-        def __str__(self) -> str:
-            return f"{self.description} ({self.orig!s})".replace("\n", " ")
-
-        def __reduce__(self) -> t.Any:
-            return (Exception, (str(self),))
-
-    class InvalidData(sa_exc.DataError, BadRequest):  # type: ignore[misc]
+    class InvalidData(_AnsweredError, sa_exc.DataError, BadRequest):  # type: ignore[misc]
         """A value the database refused (a ``DataError`` answered with 400)."""
 
-        code = 400  # type: ignore[assignment]
-
-        def __init__(self, error: sa_exc.DBAPIError, description: str) -> None:
-            copy_init(self, error, description)
-            self.code = 400  # type: ignore[assignment]
-
-        def _code_str(self) -> str:
-            return ""
-
-        def __str__(self) -> str:
-            return f"{self.description} ({self.orig!s})".replace("\n", " ")
-
-        def __reduce__(self) -> t.Any:
-            return (Exception, (str(self),))
+        code = 400
 
     for cls in (DatabaseUnavailable, DuplicateRecord, InvalidData):
         cls.__module__ = "batteries.sqla"
