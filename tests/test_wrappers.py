@@ -837,14 +837,23 @@ def test_a_request_that_read_its_body_is_freed_without_the_gc(app):
 
     @app.post("/")
     def view():
+        if "parse" in request.args:
+            n = len(request.files["f"].read())
+        else:
+            n = len(request.get_data())
         refs.append(weakref.ref(request._get_current_object()))
-        return {"n": len(request.get_data())}
+        refs.append(weakref.ref(request.__dict__["_batteries_body"]))
+        refs.append(weakref.ref(request.__dict__["_batteries_body"].outer()))
+        return {"n": n}
 
     gc.collect()
     gc.disable()
     try:
-        assert app.test_client().post("/", data=b"x" * 5000).json == {"n": 5000}
-        assert refs[0]() is None
+        client = app.test_client()
+        assert client.post("/", data=b"x" * 5000).json == {"n": 5000}
+        body, ctype = big_multipart(BIG), BODIES["multipart"][1]
+        assert client.post("/?parse", data=body, content_type=ctype).json == {"n": len(BIG)}
+        assert [ref() for ref in refs] == [None] * 6
     finally:
         gc.enable()
 

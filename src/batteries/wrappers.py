@@ -294,7 +294,7 @@ class BodyDigest:
         self.total = 0
         self.finished = False
         self.error: Exception | None = None
-        self.outer: t.IO[bytes] | None = None
+        self.outer: weakref.ref[t.IO[bytes]] | None = None  # the guarded stream reading this
         self._has_readinto = hasattr(self.raw, "readinto")
         self.length = get_content_length(environ)  # type: ignore[arg-type]
         self.worker: _HashThread | None = None
@@ -698,7 +698,7 @@ class Request(FlaskRequest):
             raise self._explain_too_large(e) from None
         if type(stream) is LimitedStream and stream.limit == body.length:
             stream.__class__ = _WholeBodyStream
-        body.outer = stream
+        body.outer = weakref.ref(stream)  # (the stream refers to the body: no cycle)
         return stream
 
     @property
@@ -730,7 +730,8 @@ class Request(FlaskRequest):
                 self._load_form_data()
             elif body.total == 0 and "stream" not in self.__dict__:
                 self.get_data(cache=True)
-        stream = body.outer if body.outer is not None else self.stream
+        outer = body.outer() if body.outer is not None else None
+        stream = outer if outer is not None else self.stream
         while not body.finished:
             if isinstance(stream, LimitedStream) and stream.is_exhausted:
                 break
