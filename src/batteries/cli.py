@@ -25,6 +25,7 @@ from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
 
 from . import caching, sqla, tasks
+from ._dbcli import make_group as make_db_group
 from .sessions import SECRET_KEY_HELP
 from .starter import new_command
 
@@ -170,7 +171,7 @@ class BatteriesGroup(FlaskGroup):
 def battery_commands() -> list[click.Command]:
     """The commands each battery contributes."""
     return [
-        sqla.db_command(),
+        make_db_group(sqla.db),
         tasks.worker_command,
         tasks.beat_command,
         caching.cache_command,

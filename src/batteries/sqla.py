@@ -64,7 +64,6 @@ from .config import Setting, value
 from .state import get_state
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    import click
     from flask import Flask
     from sqlalchemy import Engine
     from sqlalchemy.orm import DeclarativeBase, Session
@@ -637,13 +636,3 @@ def _make_model_base() -> type[DeclarativeBase]:
 
 #: The default object, wired into every Batteries app.
 db = SQLAlchemy()
-
-
-# -- CLI ----------------------------------------------------------------------------------
-
-
-def db_command() -> click.Group:
-    """The ``batteries db`` group: ``init`` and ``drop`` (for the default :data:`db`)."""
-    from ._dbcli import make_group
-
-    return make_group(db)
