@@ -580,6 +580,40 @@ def no_hash_thread_left() -> bool:
     return False
 
 
+@pytest.fixture(autouse=True)
+def _spare_core(monkeypatch):
+    """The hashing thread is used whatever the machine's load (other tests load it)."""
+    monkeypatch.setattr(wrappers, "spare_core", lambda: True)
+
+
+def test_spare_core_follows_the_load(monkeypatch):
+    monkeypatch.undo()
+    monkeypatch.setattr(wrappers.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+    assert wrappers.spare_core()
+    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
+    assert not wrappers.spare_core()
+    monkeypatch.setattr(wrappers.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not wrappers.spare_core()  # one core: nothing to overlap with
+
+
+def test_busy_machine_hashes_in_the_request_thread(app, started, monkeypatch):
+    monkeypatch.setattr(wrappers, "spare_core", lambda: False)
+
+    @app.post("/")
+    def view():
+        return {"n": len(request.files["f"].read()), "digest": request.content_digest()}
+
+    body = big_multipart(BIG)
+    response = app.test_client().post(
+        "/", data=body, content_type=BODIES["multipart"][1],
+        headers={"Content-Digest": content_digest(body)},
+    )
+    assert response.json == {"n": len(BIG), "digest": sha256(body)}
+    assert started == []
+
+
 @pytest.fixture
 def started(monkeypatch):
     """The hashing threads started during the test (a list of their BodyDigest hashers)."""

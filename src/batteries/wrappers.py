@@ -38,6 +38,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
 import threading
 import time
@@ -195,6 +196,21 @@ def hashlib_name(algorithm: str) -> str:
     except (ValueError, TypeError):
         raise ValueError(f"Unknown digest algorithm {algorithm!r}.") from None
     return name
+
+
+def spare_core() -> bool:
+    """Whether a core is likely free for the hashing thread: the 1-minute load average is below
+    the number of CPUs this process may run on (with every core busy, a second thread cannot
+    run beside the parser and only adds hand-overs)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average
+        return cores > 1
+    return cores > 1 and load < cores
 
 
 def _hash_loop(
@@ -430,8 +446,12 @@ class BodyDigest:
         """Read a big block ahead (and hand it to the hashing thread) for this read?"""
         if self._ahead or size >= _AHEAD:
             return False
-        if self.worker is None and self.total + size <= self._thread_after:
-            return False
+        if self.worker is None:
+            if self.total + size <= self._thread_after:
+                return False
+            if not spare_core():
+                self._thread_after = 1 << 62  # every core is busy: hashed in the request
+                return False
         room = self._room(_AHEAD)
         if room <= size:
             return False  # this read takes all there is left anyway
