@@ -293,15 +293,15 @@ def _without_thread(call: t.Callable[[], None]) -> t.Callable[[], None]:
 
 def _forced_thread(call: t.Callable[[], None]) -> t.Callable[[], None]:
     """The hashing thread used whatever the load, and never given up."""
-    from batteries import wrappers
+    from batteries import bodydigest
 
     def thread() -> None:
-        saved = wrappers.spare_core, wrappers._SERIAL_LIMIT
-        wrappers.spare_core, wrappers._SERIAL_LIMIT = (lambda: True), 1 << 30
+        saved = bodydigest.spare_core, bodydigest._SERIAL_LIMIT
+        bodydigest.spare_core, bodydigest._SERIAL_LIMIT = (lambda: True), 1 << 30
         try:
             call()
         finally:
-            wrappers.spare_core, wrappers._SERIAL_LIMIT = saved
+            bodydigest.spare_core, bodydigest._SERIAL_LIMIT = saved
 
     return thread
 

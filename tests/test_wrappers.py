@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from batteries import Batteries, wrappers
+from batteries import Batteries, bodydigest, wrappers
 from batteries.signals import checksum_mismatch
 from batteries.wrappers import _json_depth, parse_digest_field
 
@@ -583,23 +583,23 @@ def no_hash_thread_left() -> bool:
 @pytest.fixture(autouse=True)
 def _spare_core(monkeypatch):
     """The hashing thread is used whatever the machine's load (other tests load it)."""
-    monkeypatch.setattr(wrappers, "spare_core", lambda: True)
+    monkeypatch.setattr(bodydigest, "spare_core", lambda: True)
 
 
 def test_spare_core_follows_the_load(monkeypatch):
     monkeypatch.undo()
-    monkeypatch.setattr(wrappers.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
-    assert wrappers.spare_core()
-    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
-    assert not wrappers.spare_core()
-    monkeypatch.setattr(wrappers.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    monkeypatch.setattr(wrappers.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert not wrappers.spare_core()  # one core: nothing to overlap with
+    monkeypatch.setattr(bodydigest.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+    assert bodydigest.spare_core()
+    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
+    assert not bodydigest.spare_core()
+    monkeypatch.setattr(bodydigest.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not bodydigest.spare_core()  # one core: nothing to overlap with
 
 
 def test_busy_machine_hashes_in_the_request_thread(app, started, monkeypatch):
-    monkeypatch.setattr(wrappers, "spare_core", lambda: False)
+    monkeypatch.setattr(bodydigest, "spare_core", lambda: False)
 
     @app.post("/")
     def view():
@@ -619,12 +619,12 @@ def started(monkeypatch):
     """The hashing threads started during the test (a list of their BodyDigest hashers)."""
     seen: list[list[str]] = []
 
-    class Counted(wrappers._HashThread):
+    class Counted(bodydigest._HashThread):
         def __init__(self, hashers):
             seen.append(sorted(hashers))
             super().__init__(hashers)
 
-    monkeypatch.setattr(wrappers, "_HashThread", Counted)
+    monkeypatch.setattr(bodydigest, "_HashThread", Counted)
     return seen
 
 
@@ -840,9 +840,9 @@ def test_chunked_body_goes_to_the_thread_after_the_threshold(app, started, monke
 def test_thread_given_up_when_hashing_does_not_overlap(app, started, monkeypatch):
     """With no free core the thread only adds hand-overs: after a few blocks that did not
     overlap, the rest of the body is hashed in the request's thread; the digest is the same."""
-    monkeypatch.setattr(wrappers, "_SERIAL_SHARE", -1e9)  # every block counts as serial
-    monkeypatch.setattr(wrappers, "_MIN_CYCLE", -1.0)
-    monkeypatch.setattr(wrappers, "_AHEAD", 64 * 1024)
+    monkeypatch.setattr(bodydigest, "_SERIAL_SHARE", -1e9)  # every block counts as serial
+    monkeypatch.setattr(bodydigest, "_MIN_CYCLE", -1.0)
+    monkeypatch.setattr(bodydigest, "_AHEAD", 64 * 1024)
     alive = []
 
     @app.post("/")
@@ -907,17 +907,17 @@ def threaded_everything(ahead: int, give_up: bool):
     """Every body hashed in the thread, with a small read-ahead block (and, with ``give_up``,
     the thread given up after three blocks, as when hashing does not overlap)."""
     names = ("_AHEAD", "_SERIAL_SHARE", "_MIN_CYCLE")
-    saved = {name: getattr(wrappers, name) for name in names}
-    wrappers._AHEAD = ahead
+    saved = {name: getattr(bodydigest, name) for name in names}
+    bodydigest._AHEAD = ahead
     if give_up:
-        wrappers._SERIAL_SHARE, wrappers._MIN_CYCLE = -1e9, -1.0
+        bodydigest._SERIAL_SHARE, bodydigest._MIN_CYCLE = -1e9, -1.0
     wrappers.Request.body_thread_min_size = 1
     try:
         yield
     finally:
         wrappers.Request.body_thread_min_size = wrappers.THREAD_MIN_BODY
         for name, value in saved.items():
-            setattr(wrappers, name, value)
+            setattr(bodydigest, name, value)
 
 
 @settings(max_examples=80, deadline=None)
