@@ -98,9 +98,16 @@ def test_relative_name_of_a_module_app_resolves_to_its_package(views_pkg):
     assert resolve_import_name("..x.y", "lazypkg.sub.views") == "lazypkg.sub.x.y"
 
 
-def test_relative_name_without_a_package_is_a_clear_error():
+def test_relative_name_without_a_package_is_a_clear_error(monkeypatch):
+    import types
+
+    # A top-level module (a script): not in a package. ("__main__" itself is in the package
+    # "pytest" under `python -m pytest`, so a module of our own stands for the script.)
+    script = types.ModuleType("lonely_script")
+    script.__package__ = ""
+    monkeypatch.setitem(sys.modules, "lonely_script", script)
     with pytest.raises(ValueError, match="not in a package"):
-        resolve_import_name(".views.index", "__main__")
+        resolve_import_name(".views.index", "lonely_script")
     with pytest.raises(ValueError, match="needs package"):
         LazyView(".views.index")
     with pytest.raises(ValueError, match="pkg.views.index"):

@@ -100,9 +100,12 @@ def test_csp_blocks_inline_and_frames() -> None:
 @pytest.mark.parametrize(
     ("path", "status"), [("/gone", 410), ("/boom", 500), ("/go", 302), ("/missing", 404)]
 )
-def test_headers_on_every_kind_of_response(secured: Batteries, path: str, status: int) -> None:
+def test_headers_on_every_kind_of_response(
+    secured: Batteries, path: str, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secured.testing = False  # let /boom become a 500 page
-    secured.logger.disabled = True
+    # loggers are global by name: disable this one for this test only
+    monkeypatch.setattr(secured.logger, "disabled", True)
     for headers in ({}, {"Accept": "application/json"}):
         response = secured.test_client().get(path, headers=headers)
         assert response.status_code == status
