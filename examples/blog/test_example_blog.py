@@ -36,6 +36,12 @@ def write_post(client, csrf_from, title="Hello", body="First post", image=None, 
     return client.post(f"/{lang}/posts/new", data=data, content_type="multipart/form-data")
 
 
+def test_root_redirects_to_the_preferred_language(blog_client):
+    assert blog_client.get("/").headers["Location"] == "/en/"
+    german = blog_client.get("/", headers={"Accept-Language": "de-CH, de;q=0.9, en;q=0.5"})
+    assert german.headers["Location"] == "/de/"
+
+
 def test_index_in_both_languages(blog_client):
     assert b"No posts yet." in blog_client.get("/en/").data
     assert "Noch keine Beiträge." in blog_client.get("/de/").get_data(as_text=True)

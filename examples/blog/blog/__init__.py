@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import redirect, request, url_for
+
 from batteries import Batteries, db
 
 LANGUAGES = ("en", "de")
@@ -34,6 +36,12 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
     from .text import _
 
     app.add_template_global(_, "_")
+
+    @app.get("/")
+    def root():
+        """Send visitors to the posts in the language their browser prefers."""
+        language = request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+        return redirect(url_for("posts.index", lang_code=language))
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(posts.bp)
