@@ -192,6 +192,14 @@ def run_wrk(url: str, args: argparse.Namespace, duration: float) -> dict[str, t.
     return parse_wrk(proc.stdout)
 
 
+def _stop_servers_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so ``finally`` stops the servers we started."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def targets(args: argparse.Namespace) -> dict[str, str]:
     if args.app:
         named = {}
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         return {"name": "load", "skipped": f"{' and '.join(missing)} not installed"}
     apps = targets(args)
     paths = [p for p in args.paths.split(",") if p]
+    _stop_servers_on_sigterm()
     servers: dict[str, Server] = {}
     samples: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
     rss: dict[str, dict[str, int]] = {}

@@ -222,7 +222,11 @@ def summary_table(results: dict[str, dict[str, t.Any]]) -> str:
             case, impl = str(row.get("case", "")), str(row.get("impl", ""))
             label = f"{case} · {impl}" if impl else case
             prefix = f"{case} {impl}/"
-            mine = {k: v for k, v in ratios.items() if impl and k.startswith(prefix)}
+            mine = {
+                k: v
+                for k, v in ratios.items()
+                if impl and k.startswith(prefix) and "/" not in k[len(prefix) :]
+            }
             shown.update(mine)
             ratio_text = ", ".join(
                 f"{common.fmt_ratio(v)} {k[len(prefix) :]}" for k, v in mine.items()
@@ -332,7 +336,11 @@ def markdown(document: dict[str, t.Any]) -> str:
         for row in rows_of(result):
             case, impl = str(row.get("case", "")), str(row.get("impl", ""))
             prefix = f"{case} {impl}/"
-            mine = {k: v for k, v in ratios.items() if impl and k.startswith(prefix)}
+            mine = {
+                k: v
+                for k, v in ratios.items()
+                if impl and k.startswith(prefix) and "/" not in k[len(prefix) :]
+            }
             shown.update(mine)
             median = row.get("median")
             value = (
