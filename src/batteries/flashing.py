@@ -27,6 +27,7 @@ from __future__ import annotations
 import typing as t
 
 import flask
+from markupsafe import Markup, escape
 
 __all__ = ["CATEGORIES", "flash", "pop_flashes", "session_in_use"]
 
@@ -76,8 +77,11 @@ def session_in_use() -> bool:
     this request already opened the session (flashed, logged in...)."""
     if not flask.has_request_context():
         return False
-    app = flask.current_app
-    if app.config["SESSION_COOKIE_NAME"] in flask.request.cookies:
+    request = flask.request
+    # No Cookie header, no session cookie: skip parsing cookies (Werkzeug walks the environ).
+    if request.environ.get("HTTP_COOKIE") and (
+        flask.current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    ):
         return True
     # Peek without going through the ``session`` proxy (that marks the session accessed).
     opened = getattr(_request_context(), "_session", None)
@@ -120,3 +124,25 @@ def pop_flashes(categories: t.Iterable[str] | str | None = None) -> list[tuple[s
         except RuntimeError:  # a null session (no SECRET_KEY): nothing can be stored
             pass
     return [(str(c), m) for c, m in shown]
+
+
+_ALERT = frozenset(("error", "danger", "warning"))
+
+
+def render_flashes(
+    categories: t.Iterable[str] | str | None = None, class_: str = "flashes"
+) -> Markup:
+    """The waiting messages of ``categories`` as an accessible list (``batteries/_flashes.html``'s
+    ``render_flashes`` and ``base.html`` call it); errors and warnings get ``role="alert"``.
+
+    Rendered here rather than in a Jinja macro: importing a macro costs every page that uses it.
+    """
+    messages = pop_flashes(categories)
+    if not messages:
+        return Markup("")
+    items = "".join(
+        f'\n    <li class="flash flash-{escape(category)}" '
+        f'role="{"alert" if category in _ALERT else "status"}">{escape(message)}</li>'
+        for category, message in messages
+    )
+    return Markup(f'\n  <ul class="{escape(class_)}">{items}\n  </ul>')

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 import typing as t
 
 from flask import (
@@ -36,7 +37,8 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from .flashing import pop_flashes, session_in_use
+from .flashing import pop_flashes, render_flashes, session_in_use
+from .state import get_state
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -69,6 +71,7 @@ def configure_environment(app: Flask, env: Environment) -> None:
         batteries_favicon_url=batteries_favicon_url,
         batteries_session_in_use=session_in_use,
         batteries_flashes=pop_flashes,
+        batteries_render_flashes=render_flashes,
         js_urls=js_urls,
         csrf_token=csrf_token,
     )
@@ -101,9 +104,28 @@ def batteries_favicon_url() -> str | None:
     app = current_app
     if not app.config.get("FAVICON", True) or not app.static_folder:
         return None
-    if not os.path.isfile(os.path.join(app.static_folder, "favicon.ico")):
+    if not _favicon_exists(app, app.static_folder):
         return None
     return _root() + "/favicon.ico"
+
+
+#: Seconds a favicon check is trusted (not in debug or testing: there every page looks again).
+FAVICON_RECHECK = 5.0
+
+
+def _favicon_exists(app: Flask, folder: str) -> bool:
+    """Whether ``folder/favicon.ico`` exists, remembered a few seconds per app (a ``stat`` on
+    every page cost ~5% of a template page)."""
+    if app.debug or app.testing:
+        return os.path.isfile(os.path.join(folder, "favicon.ico"))
+    state = get_state(app)
+    now = time.monotonic()
+    seen = getattr(state, "favicon_seen", None)
+    if seen is not None and seen[0] == folder and now - seen[1] < FAVICON_RECHECK:
+        return bool(seen[2])
+    exists = os.path.isfile(os.path.join(folder, "favicon.ico"))
+    state.favicon_seen = (folder, now, exists)  # type: ignore[attr-defined]
+    return exists
 
 
 def csrf_token() -> str:
