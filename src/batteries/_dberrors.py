@@ -87,7 +87,7 @@ def _build_classes() -> None:
     class DatabaseUnavailable(_AnsweredError, sa_exc.OperationalError, ServiceUnavailable):  # type: ignore[misc]
         """The database could not be reached (an ``OperationalError`` answered with 503)."""
 
-        code = 503
+        code = 503  # type: ignore[assignment]
 
         def __init__(self, error: t.Any, description: str) -> None:
             super().__init__(error, description)
@@ -96,12 +96,12 @@ def _build_classes() -> None:
     class DuplicateRecord(_AnsweredError, sa_exc.IntegrityError, Conflict):  # type: ignore[misc]
         """A unique constraint was violated (an ``IntegrityError`` answered with 409)."""
 
-        code = 409
+        code = 409  # type: ignore[assignment]
 
     class InvalidData(_AnsweredError, sa_exc.DataError, BadRequest):  # type: ignore[misc]
         """A value the database refused (a ``DataError`` answered with 400)."""
 
-        code = 400
+        code = 400  # type: ignore[assignment]
 
     for cls in (DatabaseUnavailable, DuplicateRecord, InvalidData):
         cls.__module__ = "batteries.sqla"

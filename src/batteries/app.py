@@ -48,8 +48,9 @@ from .state import get_state
 from .wrappers import Request
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from flask.templating import Environment
     from flask.wrappers import Response
-    from jinja2 import BaseLoader, Environment
+    from jinja2 import BaseLoader
 
 #: Every configuration key Batteries knows, with its default and meaning.
 REGISTRY = Registry.collect(

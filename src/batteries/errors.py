@@ -56,7 +56,8 @@ def waiting_flashes(request: Request) -> list[dict[str, str]]:
         messages = get_flashed_messages(with_categories=True)
     except RuntimeError:  # the session is unavailable (no secret key): nothing to show
         return []
-    return [{"category": category, "message": str(message)} for category, message in messages]
+    pairs = t.cast("list[tuple[str, str]]", messages)
+    return [{"category": category, "message": str(message)} for category, message in pairs]
 
 
 def json_error_response(app: Flask, error: HTTPException, request: Request) -> Response:

@@ -108,7 +108,7 @@ def db(app: Flask) -> t.Iterator[t.Any]:
         engine = database.engine
     connection = engine.connect()
     transaction = connection.begin()
-    driver = connection.connection.driver_connection
+    driver: t.Any = connection.connection.driver_connection
     legacy_sqlite = engine.dialect.name == "sqlite" and driver.isolation_level is not None
     if legacy_sqlite:
         # sqlite3 begins transactions on its own, only before writes, and a SAVEPOINT outside
@@ -116,7 +116,7 @@ def db(app: Flask) -> t.Iterator[t.Any]:
         saved_level = driver.isolation_level
         driver.isolation_level = None
         driver.execute("BEGIN")
-    binds = get_state(app).sqla_test_binds
+    binds = get_state(app).sqla_test_binds  # type: ignore[attr-defined]
     binds[database._key] = connection
     try:
         yield database
