@@ -241,14 +241,6 @@ def multipart_body(draw):
     return body, f"multipart/form-data; boundary={header_boundary}"
 
 
-# Werkzeug 3.1 leaves the file object of a truncated file part unclosed (it is never put in
-# request.files, so Request.close() cannot reach it); CPython closes it when it is collected.
-# Nothing reaches the disk: the spooled file is in memory below 500 kB and an unlinked temp file
-# above. Reported to the request layer; until then the warning is not a failure here.
-@pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <function SpooledTemporaryFile.__del__"
-    ":pytest.PytestUnraisableExceptionWarning"
-)
 def test_multipart_bodies(tmp_path) -> None:
     app = make_app(tmp_path)
 

@@ -320,7 +320,14 @@ class Request(FlaskRequest):
             if isinstance(e, RequestEntityTooLarge):
                 raise self._explain_too_large(e) from None
             raise
-        self.__dict__.pop("_batteries_spooled", None)
+        spooled = self.__dict__.pop("_batteries_spooled", None)
+        if spooled:
+            # A truncated file part never reaches request.files: close its stream now.
+            files = self.__dict__.get("files")
+            kept = {id(f.stream) for f in files.values()} if files else set()
+            for stream in spooled:
+                if id(stream) not in kept:
+                    stream.close()
 
     def get_data(  # type: ignore[override]
         self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
