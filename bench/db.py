@@ -19,7 +19,7 @@ On SQLite (a file per app) and, when it answers, on PostgreSQL 127.0.0.1:5432 (d
 ``test``, a private schema dropped afterwards). Goal: Batteries ≤ 0.85× the stack's per-request
 time on SQLite.
 
-    /work/venv/bin/python bench/db.py [--rounds 11] [--calls 150] [--no-pg]
+    python bench/db.py [--rounds 11] [--calls 150] [--no-pg]
 """
 
 from __future__ import annotations
