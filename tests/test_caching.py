@@ -1,4 +1,4 @@
-"""batteries.cache and @cached: backends from config, fail-open on a dead or hung Redis, keys."""
+"""batteries.cache and @cached (batteries.viewcache): backends, fail-open Redis, view keys."""
 
 from __future__ import annotations
 

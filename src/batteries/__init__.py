@@ -13,12 +13,13 @@ import typing as t
 
 from .app import Batteries
 from .auth import current_user, login_required, login_user, logout_user
-from .caching import cache, cached
+from .caching import cache
 from .deferred import call_after_response
 from .flashing import flash
 from .lazy import LazyView
 from .scaffold import Blueprint
 from .templating import templated
+from .viewcache import cached
 from .wrappers import Request
 
 __version__ = "0.1.0.dev0"
