@@ -54,13 +54,14 @@ import threading
 import typing as t
 import weakref
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask.globals import _cv_app
 from werkzeug.exceptions import NotFound
 
 from . import _teardown
 from ._dberrors import install_error_events
 from .config import Setting, value
+from .pagination import MAX_PER_PAGE, Pagination, paginate
 from .state import get_state
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -110,11 +111,6 @@ CONFIG = (
 DATABASE_URL = CONFIG[0]
 ENGINE_OPTIONS = CONFIG[1]
 
-#: ``per_page`` when neither the call nor the query string gives one.
-PER_PAGE = 20
-#: the largest ``per_page`` a query string may ask for (larger values are clamped).
-MAX_PER_PAGE = 100
-_MAX_OFFSET = 2**62
 
 
 def init_app(app: Flask) -> None:
@@ -330,19 +326,14 @@ class SQLAlchemy:
         The count query is skipped when the page is not full (it is then the last page), so
         short lists cost one round trip.
         """
-        page = _page_arg("page", page, 1, error_out)
-        per_page = _page_arg("per_page", per_page, PER_PAGE, error_out)
-        if max_per_page is not None:
-            per_page = min(per_page, max_per_page)
-        offset = (page - 1) * per_page
-        if offset > _MAX_OFFSET:
-            if error_out:
-                raise NotFound(f"Page {page} does not exist.")
-            page, offset = 1, 0
-        items, total = _fetch_page(self.session(), statement, offset, per_page)
-        if not items and page > 1 and error_out:
-            raise NotFound(f"Page {page} does not exist.")
-        return Pagination(items, page, per_page, total)
+        return paginate(
+            self.session(),
+            statement,
+            page=page,
+            per_page=per_page,
+            max_per_page=max_per_page,
+            error_out=error_out,
+        )
 
 
 def _close(session: Session, exc: BaseException | None) -> None:
@@ -361,158 +352,6 @@ def _close(session: Session, exc: BaseException | None) -> None:
 
 def _entity_name(entity: t.Any) -> str:
     return getattr(entity, "__name__", None) or str(entity)
-
-
-def _page_arg(name: str, given: int | None, default: int, error_out: bool) -> int:
-    if given is None:
-        raw = None
-        if _has_request():
-            raw = request.args.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            if not (raw.isascii() and raw.isdigit()):  # no signs, spaces, "1_0" or "١"
-                raise ValueError(raw)
-            given = int(raw)
-        except ValueError:
-            if error_out:
-                shown = raw if len(raw) <= 20 else raw[:20] + "..."
-                raise NotFound(
-                    f"{name} must be a whole number of 1 or more, not {shown!r}."
-                ) from None
-            return default
-    if given < 1:
-        if error_out:
-            raise NotFound(f"{name} must be 1 or more, not {given}.")
-        return default
-    return given
-
-
-def _has_request() -> bool:
-    from flask import has_request_context
-
-    return has_request_context()
-
-
-def _fetch_page(
-    session: Session, statement: Select[t.Any], offset: int, limit: int
-) -> tuple[list[t.Any], int]:
-    """The rows of one page and the total count.
-
-    The count query is skipped when the page itself tells the total: a page that is not full
-    is the last one, so ``total = offset + len(items)``.
-    """
-    single = len(statement.column_descriptions) == 1
-    result = session.execute(statement.limit(limit).offset(offset))
-    if _needs_unique(result):  # joined eager loading of a collection
-        result = result.unique()
-    items = list(result.scalars().all() if single else result.all())
-    if (items or offset == 0) and len(items) < limit:
-        return items, offset + len(items)
-    return items, int(session.execute(_count_statement(statement)).scalar_one())
-
-
-def _count_statement(statement: Select[t.Any]) -> Select[t.Any]:
-    """``SELECT count(*)`` of ``statement``'s rows: directly when it is a plain select (cheaper
-    to build and to run), else over it as a subquery."""
-    from sqlalchemy import Select, func, select
-
-    plain = (
-        isinstance(statement, Select)
-        and not statement._distinct
-        and not statement._group_by_clauses
-        and not statement._having_criteria
-        and statement._limit_clause is None
-        and statement._offset_clause is None
-    )
-    if plain:
-        return statement.with_only_columns(func.count(), maintain_column_froms=True).order_by(
-            None
-        )
-    return select(func.count()).select_from(statement.order_by(None).subquery())
-
-
-def _needs_unique(result: t.Any) -> bool:
-    """True when SQLAlchemy will insist on ``unique()`` (joined eager loads of collections)."""
-    state: t.Any = getattr(result, "_unique_filter_state", None)
-    return bool(state) and getattr(state[1], "__name__", "") == "require_unique"
-
-
-class Pagination:
-    """One page of results: ``items``, ``page``, ``per_page``, ``total`` and navigation.
-
-    Example in a template::
-
-        {% for user in page.items %}...{% endfor %}
-        {% for n in page.iter_pages() %}
-          {% if n is none %}…{% elif n == page.page %}<b>{{ n }}</b>
-          {% else %}<a href="?page={{ n }}">{{ n }}</a>{% endif %}
-        {% endfor %}
-    """
-
-    __slots__ = ("items", "page", "per_page", "total")
-
-    def __init__(self, items: list[t.Any], page: int, per_page: int, total: int) -> None:
-        self.items = items
-        self.page = page
-        self.per_page = per_page
-        self.total = total
-
-    def __repr__(self) -> str:
-        return f"<Pagination page {self.page}/{self.pages}, {self.total} items>"
-
-    def __iter__(self) -> t.Iterator[t.Any]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    @property
-    def pages(self) -> int:
-        """The number of pages (0 when there are no items)."""
-        return -(-self.total // self.per_page) if self.per_page else 0
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def prev_num(self) -> int | None:
-        return self.page - 1 if self.has_prev else None
-
-    @property
-    def next_num(self) -> int | None:
-        return self.page + 1 if self.has_next else None
-
-    def iter_pages(
-        self,
-        *,
-        left_edge: int = 2,
-        left_current: int = 2,
-        right_current: int = 4,
-        right_edge: int = 2,
-    ) -> t.Iterator[int | None]:
-        """Page numbers to show in a pager, with ``None`` where numbers are skipped.
-
-        ``left_edge`` pages at the start, ``left_current`` before and ``right_current`` after
-        the current page (the current one included on the right), ``right_edge`` at the end.
-        """
-        last = self.pages
-        shown = set(range(1, min(left_edge, last) + 1))
-        shown.update(
-            range(max(1, self.page - left_current), min(last, self.page + right_current - 1) + 1)
-        )
-        shown.update(range(max(1, last - right_edge + 1), last + 1))
-        previous = 0
-        for number in sorted(shown):
-            if number - previous > 1:
-                yield None
-            yield number
-            previous = number
 
 
 # -- engines ------------------------------------------------------------------------------
