@@ -22,6 +22,8 @@ import typing as t
 from flask import json
 from werkzeug.exceptions import HTTPException
 
+from .flashing import pop_flashes
+
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
     from flask.wrappers import Response
@@ -43,21 +45,10 @@ def error_body(error: HTTPException, request: Request | None = None) -> dict[str
 
 
 def waiting_flashes(request: Request) -> list[dict[str, str]]:
-    """Flashed messages waiting in the session, consumed; only when a session cookie was sent.
-
-    Touching the session of a client that has none would create one (and ``Vary: Cookie``)
-    just to find it empty.
-    """
-    from flask import current_app, get_flashed_messages
-
-    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
-        return []
-    try:
-        messages = get_flashed_messages(with_categories=True)
-    except RuntimeError:  # the session is unavailable (no secret key): nothing to show
-        return []
-    pairs = t.cast("list[tuple[str, str]]", messages)
-    return [{"category": category, "message": str(message)} for category, message in pairs]
+    """Flashed messages waiting for this client, consumed (:func:`batteries.flashing.pop_flashes`:
+    nothing is read from the session of a client that sent no session cookie, which would
+    create one, and ``Vary: Cookie``, just to find it empty)."""
+    return [{"category": c, "message": str(m)} for c, m in pop_flashes()]
 
 
 def json_error_response(app: Flask, error: HTTPException, request: Request) -> Response:

@@ -29,6 +29,8 @@ import typing as t
 import flask
 from markupsafe import Markup, escape
 
+from .sessions import sends_session_cookie
+
 __all__ = ["CATEGORIES", "flash", "pop_flashes", "session_in_use"]
 
 #: The categories :data:`flash` has a method for (also the CSS classes of ``_flashes.html``).
@@ -77,11 +79,7 @@ def session_in_use() -> bool:
     this request already opened the session (flashed, logged in...)."""
     if not flask.has_request_context():
         return False
-    request = flask.request
-    # No Cookie header, no session cookie: skip parsing cookies (Werkzeug walks the environ).
-    if request.environ.get("HTTP_COOKIE") and (
-        flask.current_app.config["SESSION_COOKIE_NAME"] in request.cookies
-    ):
+    if sends_session_cookie(flask.current_app, flask.request):
         return True
     # Peek without going through the ``session`` proxy (that marks the session accessed).
     opened = getattr(_request_context(), "_session", None)

@@ -95,6 +95,15 @@ def require_secret_key(app: Flask) -> str | bytes:
     return app.secret_key
 
 
+def sends_session_cookie(app: Flask, request: Request) -> bool:
+    """Whether ``request`` carries ``app``'s session cookie (without parsing cookies when there
+    is no ``Cookie`` header at all). Pages use it to leave the session of cookieless visitors
+    untouched, so they get no ``Vary: Cookie`` and stay cacheable."""
+    return bool(request.environ.get("HTTP_COOKIE")) and (
+        app.config["SESSION_COOKIE_NAME"] in request.cookies
+    )
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with the serializer kept between requests."""
 

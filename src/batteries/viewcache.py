@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from flask import current_app, request, request_finished
 
 from .caching import get_cache
+from .sessions import sends_session_cookie
 from .signals import cache_hit, cache_miss
 from .state import get_state
 
@@ -72,13 +73,8 @@ def cached(
             if request.method not in ("GET", "HEAD") or (unless is not None and unless()):
                 return view(*args, **kwargs)
             app = current_app._get_current_object()  # type: ignore[attr-defined]
-            if vary_on is None or vary_headers:
-                cookies = request.cookies
-                if cookies and (
-                    app.config.get("SESSION_COOKIE_NAME", "session") in cookies
-                    or app.config.get("LOGIN_REMEMBER_COOKIE", "batteries_remember") in cookies
-                ):
-                    return view(*args, **kwargs)
+            if (vary_on is None or vary_headers) and _has_identity(app):
+                return view(*args, **kwargs)
             cache_key = _view_key(key, query_string, vary_on, vary_headers)
             store = get_cache(app)
             found = store.get(cache_key)
@@ -96,6 +92,15 @@ def cached(
         return t.cast(F, wrapper)
 
     return decorator
+
+
+def _has_identity(app: Flask) -> bool:
+    """Whether the request carries the session or the remember-me cookie (such requests skip
+    the cache unless ``vary_on`` says how to key them)."""
+    return sends_session_cookie(app, request) or (
+        bool(request.environ.get("HTTP_COOKIE"))
+        and app.config.get("LOGIN_REMEMBER_COOKIE", "batteries_remember") in request.cookies
+    )
 
 
 def _view_key(
