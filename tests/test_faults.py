@@ -413,14 +413,15 @@ def private_redis(tmp_path):
     server.kill()
 
 
-def test_redis_cache_stopped_and_started(tmp_path, private_redis: PrivateRedis) -> None:
+def _cached_report_app(tmp_path, name: str, redis_port: int):
+    """An app with a Redis cache on ``redis_port`` and a cached view; returns (get, calls)."""
     from batteries import cached
 
-    app = Batteries("faults_cache", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+    app = Batteries(name, root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
     app.config.update(
         TESTING=True,
         CACHE_TYPE="redis",
-        CACHE_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+        CACHE_URL=f"redis://127.0.0.1:{redis_port}/0",
         CACHE_RETRY_AFTER=0.2,
     )
     calls: list[int] = []
@@ -438,6 +439,12 @@ def test_redis_cache_stopped_and_started(tmp_path, private_redis: PrivateRedis) 
         assert response.status_code == 200, response.get_data()[:300]
         return response.text
 
+    return get, calls
+
+
+def test_redis_cache_stopped_and_started(tmp_path, private_redis: PrivateRedis) -> None:
+    get, calls = _cached_report_app(tmp_path, "faults_cache", private_redis.port)
+
     assert get() == "report 1"
     assert get() == "report 1"  # a hit
     private_redis.kill()
@@ -452,31 +459,9 @@ def test_redis_cache_stopped_and_started(tmp_path, private_redis: PrivateRedis) 
 
 def test_redis_cache_hangs(tmp_path, private_redis: PrivateRedis) -> None:
     """A cache server that accepts and never answers (SIGSTOP-like): bounded misses, recovery."""
-    from batteries import cached
-
     proxy = FaultProxy(("127.0.0.1", private_redis.port))
     try:
-        app = Batteries("faults_hang", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
-        app.config.update(
-            TESTING=True,
-            CACHE_TYPE="redis",
-            CACHE_URL=f"redis://127.0.0.1:{proxy.port}/0",
-            CACHE_RETRY_AFTER=0.2,
-        )
-        calls: list[int] = []
-
-        @app.get("/report")
-        @cached(timeout=300)
-        def report():
-            calls.append(1)
-            return f"report {len(calls)}"
-
-        client = app.test_client()
-
-        def get() -> str:
-            response = _bounded(lambda: client.get("/report"), 10)
-            assert response.status_code == 200, response.get_data()[:300]
-            return response.text
+        get, _ = _cached_report_app(tmp_path, "faults_hang", proxy.port)
 
         assert get() == get() == "report 1"
         proxy.set_mode("blackhole")
