@@ -148,12 +148,7 @@ class PathDispatcher:
         try:
             app = self.apps.get(key, _mounted)
         except Exception:
-            logger.exception("PathDispatcher: make_app(%r) failed", key)
-            return _error(
-                InternalServerError(f"The application for {key!r} could not be started."),
-                environ,
-                start_response,
-            )
+            return _start_failed("PathDispatcher", key, environ, start_response)
         if app is None:
             return self.default_app(environ, start_response)
         _shift(environ, "/" + key)
@@ -215,15 +210,22 @@ class SubdomainDispatcher:
         try:
             app = self.apps.get(key)
         except Exception:
-            logger.exception("SubdomainDispatcher: make_app(%r) failed", key)
-            return _error(
-                InternalServerError(f"The application for {key!r} could not be started."),
-                environ,
-                start_response,
-            )
+            return _start_failed("SubdomainDispatcher", key, environ, start_response)
         if app is None:
             return _error(NotFound(), environ, start_response)
         return app(environ, start_response)
+
+
+def _start_failed(
+    owner: str, key: str, environ: WSGIEnvironment, start_response: StartResponse
+) -> t.Iterable[bytes]:
+    """Log a failing ``make_app(key)`` and answer 500 for this key only (retried next time)."""
+    logger.exception("%s: make_app(%r) failed", owner, key)
+    return _error(
+        InternalServerError(f"The application for {key!r} could not be started."),
+        environ,
+        start_response,
+    )
 
 
 class _Combined:
