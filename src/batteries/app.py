@@ -26,12 +26,13 @@ from . import (
     assets,
     auth,
     caching,
+    checks,
     config,
     csrf,
     ctx,
     errors,
+    headers,
     mongo,
-    security,
     spa,
     sqla,
     sqlite,
@@ -52,25 +53,31 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from flask.wrappers import Response
     from jinja2 import BaseLoader
 
-#: Every configuration key Batteries knows, with its default and meaning.
-REGISTRY = Registry.collect(
-    FLASK_SETTINGS,
-    assets.CONFIG,
-    wrappers.CONFIG,
-    ctx.CONFIG,
-    uploads.CONFIG,
-    auth.CONFIG,
-    security.CONFIG,
-    caching.CONFIG,
-    tasks.CONFIG,
-    csrf.CONFIG,
-    sqla.CONFIG,
-    sqlite.CONFIG,
-    mongo.CONFIG,
+#: The battery modules, in the order their ``init_app`` runs. Each exports ``CONFIG`` (its
+#: settings), ``init_app(app)`` and ``DEPLOY_CHECKS``; the registry and the checks are built
+#: from this one tuple.
+BATTERIES: tuple[t.Any, ...] = (
+    wrappers,
+    ctx,
+    assets,
+    headers,
+    caching,
+    tasks,
+    csrf,
+    auth,
+    uploads,
+    sqla,
+    sqlite,
+    mongo,
 )
 
-#: The battery modules whose ``init_app`` runs for every app, in this order.
-BATTERIES: tuple[t.Any, ...] = (assets, security, caching, tasks, csrf, auth, sqla, sqlite, mongo)
+#: Every configuration key Batteries knows, with its default and meaning.
+REGISTRY = Registry.collect(FLASK_SETTINGS, *(battery.CONFIG for battery in BATTERIES))
+
+#: Every check of ``batteries check --deploy``: Flask's own keys, then each battery's.
+DEPLOY_CHECKS: tuple[checks.Check, ...] = checks.DEPLOY_CHECKS + tuple(
+    check for battery in BATTERIES for check in battery.DEPLOY_CHECKS
+)
 
 
 class ServedResponse(HTTPException):
@@ -149,7 +156,7 @@ class Batteries(BatteriesScaffold, Flask):
         """
         response = self._make_response(rv)
         if self.config.get("SECURITY_HEADERS"):
-            security.apply_headers(self, response)
+            headers.apply_headers(self, response)
         return response
 
     def _make_response(self, rv: t.Any) -> Response:
@@ -207,7 +214,7 @@ class Batteries(BatteriesScaffold, Flask):
         env = super().create_jinja_environment()
         templating.configure_environment(self, env)
         env.globals["current_user"] = auth.current_user
-        env.globals["csp_nonce"] = security.csp_nonce
+        env.globals["csp_nonce"] = headers.csp_nonce
         return env
 
     # -- cache and tasks ------------------------------------------------------------------

@@ -18,6 +18,7 @@ import typing as t
 
 from flask import send_from_directory
 
+from .checks import Check
 from .config import Setting
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -62,3 +63,6 @@ def serve(app: Flask, request: Request) -> Response | None:
             # send_from_directory refuses anything that escapes the folder (404).
             return send_from_directory(PACKAGE_STATIC, name, max_age=3600)
     return None
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -72,6 +72,7 @@ from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
 from . import signals
+from .checks import Check
 from .config import Setting, value
 from .state import get_state
 
@@ -569,3 +570,6 @@ __all__ = [
     "safe_next",
     "user_loader",
 ]
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -38,6 +38,7 @@ import uuid
 import click
 from flask import current_app
 
+from .checks import STATIC_HINT, Check, Found, static_exposure
 from .config import ConfigError, Setting, value
 from .state import get_state
 
@@ -251,6 +252,21 @@ def cache_type(app: Flask) -> str:
     return name
 
 
+def cache_folder(app: Flask) -> str:
+    """The filesystem cache's folder: ``CACHE_DIR`` (relative: to the current directory, as
+    Flask-Caching reads it), else ``<instance>/cache``."""
+    return os.path.abspath(CACHE_DIR.get(app) or os.path.join(app.instance_path, "cache"))
+
+
+def _cache_in_static(app: Flask) -> Found:
+    if cache_type(app) != "filesystem":
+        return None
+    return static_exposure(app, CACHE_URL.get(app) or cache_folder(app))
+
+
+DEPLOY_CHECKS = (Check("batteries.E015", "error", "CACHE_DIR", STATIC_HINT, _cache_in_static),)
+
+
 def build_cache(app: Flask) -> SafeCache:
     """Make the app's cache from its config (see the module docstring)."""
     import cachelib
@@ -269,7 +285,7 @@ def build_cache(app: Flask) -> SafeCache:
         backend = cachelib.SimpleCache(default_timeout=timeout, **options)
         name = "simple (in memory)"
     elif kind == "filesystem":
-        folder = url or value(app, CACHE_DIR) or os.path.join(app.instance_path, "cache")
+        folder = url or cache_folder(app)
         backend = _filesystem_cache_class()(folder, default_timeout=timeout, **options)
         name = f"filesystem {folder}"
         ours = prefix

@@ -117,22 +117,19 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
     how to fix it) and exits with status 1 when there is an error (or a warning, with
     --fail-level warning), else 0.
     """
-    from . import security
-    from .app import BATTERIES, REGISTRY
+    from . import checks
+    from .app import DEPLOY_CHECKS, REGISTRY
 
     info = ctx.ensure_object(ScriptInfo)
     info.set_debug_flag = False  # judge DEBUG as the app's config sets it, not the CLI's flag
     app = info.load_app()
-    problems = security.config_checks(app, REGISTRY)
-    for battery in BATTERIES:  # a battery may add checks of its own: checks(app) -> [Problem]
-        if hasattr(battery, "checks"):
-            problems += battery.checks(app)
+    problems = checks.config_type_problems(app, REGISTRY)
     from .lazy import check_lazy_views
 
     with app.app_context():
         for endpoint, import_name, message in check_lazy_views(app):
             problems.append(
-                security.Problem(
+                checks.Problem(
                     "batteries.E017",
                     "error",
                     f"lazy view {endpoint!r}",
@@ -142,7 +139,7 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
                 )
             )
     if deploy:
-        problems += security.deploy_checks(app)
+        problems += checks.run(app, DEPLOY_CHECKS)
     for problem in problems:
         click.echo(str(problem))
     errors = sum(p.level == "error" for p in problems)

@@ -27,6 +27,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
 ENV_PREFIX = "BATTERIES_"
+_MISSING: t.Any = object()
 
 
 class ConfigError(ValueError):
@@ -48,6 +49,17 @@ class Setting:
     write: bool = True
     #: how the default reads in the docs when it is computed (e.g. "<instance>/app.sqlite")
     shown: str | None = None
+
+    def get(self, app: Flask) -> t.Any:
+        """This key's value in ``app.config``, else its default (computed for ``app`` if needed).
+
+        The one way a battery reads its config: ``UPLOAD_FOLDER.get(app)``; no literal default
+        stands at a call site.
+        """
+        found = app.config.get(self.key, _MISSING)
+        if found is _MISSING:
+            return self.default_for(app)
+        return found
 
     def default_for(self, app: Flask) -> t.Any:
         if callable(self.default):
@@ -212,12 +224,6 @@ def load_layers(app: Flask, registry: Registry, environ: t.Mapping[str, str] | N
         config[key] = value
 
 
-_MISSING = object()
-
-
 def value(app: Flask, setting: Setting) -> t.Any:
-    """Read ``setting`` from ``app.config``, falling back to its default (computed if needed)."""
-    found = app.config.get(setting.key, _MISSING)
-    if found is _MISSING:
-        return setting.default_for(app)
-    return found
+    """``setting.get(app)`` (kept for callers written before :meth:`Setting.get`)."""
+    return setting.get(app)

@@ -47,6 +47,7 @@ from flask import current_app, g, has_request_context, request, session
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest
 
+from .checks import Check, Found
 from .config import Setting, value
 from .sessions import require_secret_key
 from .state import get_state
@@ -90,6 +91,21 @@ CONFIG = (
         (list, tuple, set, frozenset),
         "origins (scheme://host[:port]) allowed to send cross-site unsafe requests",
     ),
+)
+
+def _csrf_disabled(app: Flask) -> Found:
+    return "is False: forms accept posts from other sites." if app.config.get("CSRF_ENABLED", True) is False else None
+
+
+def _csrf_partial(app: Flask) -> Found:
+    if app.config.get("CSRF_ENABLED", True) is False or app.config.get("CSRF_PROTECT_ALL"):
+        return None
+    return "is off: only views using batteries.forms.Form check the CSRF token."
+
+
+DEPLOY_CHECKS = (
+    Check("batteries.E010", "error", "CSRF_ENABLED", "remove CSRF_ENABLED = False", _csrf_disabled),
+    Check("batteries.W011", "warning", "CSRF_PROTECT_ALL", "set CSRF_PROTECT_ALL = True", _csrf_partial),
 )
 
 #: the session key holding the per-session CSRF secret (login rotates it by popping this key)

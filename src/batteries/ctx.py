@@ -42,6 +42,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.sansio import multipart
 
+from .checks import Check
 from .config import Setting
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -324,3 +325,6 @@ def _peek_multipart(request: Request, length: int) -> list[str]:
 
     _peek(request, min(length, MULTIPART_PEEK_LIMIT), done)
     return result
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -45,6 +45,7 @@ import weakref
 from flask import current_app, has_app_context
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
+from .checks import Check
 from .config import Setting
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -243,3 +244,6 @@ class _unavailable_as_503:
                 retry_after=5,
             ) from error
         return False
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -86,6 +86,15 @@ def ensure_dev_secret_key(app: Flask) -> bool:
     return True
 
 
+def read_dev_key(app: Flask) -> str | None:
+    """The development key kept in the instance folder, or None when there is none."""
+    try:
+        with open(os.path.join(app.instance_path, DEV_KEY_FILE), encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, ValueError):
+        return None
+
+
 def require_secret_key(app: Flask) -> str | bytes:
     """Return the app's secret key, or raise :class:`MissingSecretKey` explaining how to set it."""
     if not app.secret_key:

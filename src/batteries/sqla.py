@@ -60,6 +60,7 @@ from werkzeug.exceptions import NotFound
 
 from . import _teardown
 from ._dberrors import install_error_events
+from .checks import Check
 from .config import Setting, value
 from .pagination import MAX_PER_PAGE, Pagination, paginate
 from .state import get_state
@@ -475,3 +476,6 @@ def _make_model_base() -> type[DeclarativeBase]:
 
 #: The default object, wired into every Batteries app.
 db = SQLAlchemy()
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

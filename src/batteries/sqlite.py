@@ -41,6 +41,7 @@ import typing as t
 from flask import current_app, g
 
 from . import _teardown
+from .checks import Check
 from .config import Setting, value
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -161,3 +162,6 @@ def _convert_datetime(raw: bytes) -> datetime.datetime | datetime.date | str:
         return datetime.datetime.fromisoformat(text)
     except ValueError:  # not a date after all: the text, rather than a failed request
         return text
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()

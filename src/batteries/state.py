@@ -1,8 +1,17 @@
 """Per-app state of the batteries, kept in ``app.extensions["batteries"]``.
 
-Each battery keeps what it builds for one app (an engine, a cache, a Celery app...) as an
-attribute here, never on a module-level object, so several apps in one process (tests,
-dispatching) never share state.
+Each battery keeps what it builds for one app (an engine, a cache, a Celery app...) in a typed
+state object of its own, never on a module-level object, so several apps in one process (tests,
+dispatching) never share state::
+
+    @dataclass
+    class CacheState:
+        cache: SafeCache | None = None
+
+    state = state_of(app, CacheState)   # created empty on first use, one per app
+    state.cache = build_cache(app)
+
+A battery never reads another battery's state class: it calls that battery's public function.
 """
 
 from __future__ import annotations
@@ -14,12 +23,25 @@ EXTENSION_KEY = "batteries"
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
+T = t.TypeVar("T")
+
 
 class State:
-    """A namespace of per-app battery state. Attributes are added by the batteries."""
+    """The state objects of one app's batteries, one per state class."""
+
+    def __init__(self) -> None:
+        self.parts: dict[type, t.Any] = {}
+
+    def part(self, cls: type[T]) -> T:
+        """The app's instance of ``cls``, made with ``cls()`` on first use."""
+        try:
+            return t.cast(T, self.parts[cls])
+        except KeyError:
+            made = self.parts[cls] = cls()
+            return made
 
     def __repr__(self) -> str:
-        return f"<batteries state {sorted(vars(self))}>"
+        return f"<batteries state {sorted(c.__name__ for c in self.parts)}>"
 
 
 def get_state(app: Flask) -> State:
@@ -27,4 +49,9 @@ def get_state(app: Flask) -> State:
     state = app.extensions.get(EXTENSION_KEY)
     if state is None:
         state = app.extensions[EXTENSION_KEY] = State()
-    return state  # type: ignore[no-any-return]
+    return t.cast(State, state)
+
+
+def state_of(app: Flask, cls: type[T]) -> T:
+    """The state object of class ``cls`` for ``app`` (see the module docstring)."""
+    return get_state(app).part(cls)

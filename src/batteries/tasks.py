@@ -46,6 +46,7 @@ import click
 from flask import appcontext_pushed, appcontext_tearing_down, current_app, jsonify
 from werkzeug.exceptions import ServiceUnavailable
 
+from .checks import Check, Found
 from .config import Setting, value
 from .signals import task_enqueued
 from .state import get_state
@@ -67,6 +68,57 @@ CELERY = Setting(
 )
 
 CONFIG = (CELERY,)
+
+#: serializers that run code when a message is loaded, by name and by MIME type
+UNSAFE_SERIALIZERS = frozenset(
+    {
+        "pickle",
+        "yaml",
+        "application/x-python-serialize",
+        "application/x-yaml",
+        "application/yaml",
+        "text/yaml",
+    }
+)
+
+
+def _unsafe(name: t.Any) -> bool:
+    return str(name).strip().lower() in UNSAFE_SERIALIZERS
+
+
+def _unsafe_content(app: Flask) -> Found:
+    celery = CELERY.get(app)
+    if not isinstance(celery, dict):
+        return None
+    found = []
+    for key in ("accept_content", "result_accept_content"):
+        accepted = celery.get(key) or ()
+        if isinstance(accepted, str):
+            accepted = (accepted,)
+        if any(_unsafe(a) for a in accepted):
+            found.append(
+                (
+                    f"CELERY[{key!r}]",
+                    "accepts pickle/yaml: a message on the broker can run code in the worker.",
+                )
+            )
+    for key in ("task_serializer", "result_serializer"):
+        if key in celery and _unsafe(celery[key]):
+            found.append(
+                (f"CELERY[{key!r}]", f"is {celery[key]!r}: workers then have to accept it.")
+            )
+    return found
+
+
+DEPLOY_CHECKS = (
+    Check(
+        "batteries.E014",
+        "error",
+        "CELERY",
+        'accept and send JSON only (["json"]); pass ids, not objects',
+        _unsafe_content,
+    ),
+)
 
 BROKER_FILE = "celery-broker.sqlite"
 RESULTS_FILE = "celery-results.sqlite"

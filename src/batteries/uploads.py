@@ -49,6 +49,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.utils import secure_filename
 
 from . import signals
+from .checks import STATIC_HINT, Check, Found, static_exposure
 from .config import Setting, value
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -110,6 +111,13 @@ def upload_folder(app: Flask | None = None) -> str:
         folder = _default_folder(app)
     # a relative UPLOAD_FOLDER is inside the instance folder, whatever the current directory
     return os.path.abspath(os.path.join(app.instance_path, os.fspath(folder)))
+
+
+def _uploads_in_static(app: Flask) -> Found:
+    return static_exposure(app, upload_folder(app))
+
+
+DEPLOY_CHECKS = (Check("batteries.E015", "error", "UPLOAD_FOLDER", STATIC_HINT, _uploads_in_static),)
 
 
 def split_name(filename: str) -> tuple[str, str]:

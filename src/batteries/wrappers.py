@@ -59,7 +59,11 @@ from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum AP
     hashlib_name,
     parse_digest_field,
 )
+from .checks import Check
 from .config import Setting
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from flask import Flask
 
 CONFIG = (
     Setting(
@@ -69,6 +73,10 @@ CONFIG = (
         "deepest nesting accepted in a JSON request body (400 above it; null: no check)",
     ),
 )
+
+def init_app(app: Flask) -> None:
+    """Nothing to set up: ``Batteries.request_class`` is :class:`Request`."""
+
 
 FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -354,3 +362,6 @@ class Request(FlaskRequest):
     @json_module.setter
     def json_module(self, value: t.Any) -> None:
         self.__dict__["_json_module"] = value
+
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()
