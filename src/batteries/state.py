@@ -55,3 +55,25 @@ def get_state(app: Flask) -> State:
 def state_of(app: Flask, cls: type[T]) -> T:
     """The state object of class ``cls`` for ``app`` (see the module docstring)."""
     return get_state(app).part(cls)
+
+
+class _Identity:
+    """Which tenant an app serves, when a dispatcher made it (see :func:`app_identity`)."""
+
+    def __init__(self) -> None:
+        self.key = ""
+
+
+def set_identity(app: Flask, key: str) -> None:
+    """Mark ``app`` as the app of tenant ``key`` (called by :mod:`batteries.dispatch`)."""
+    state_of(app, _Identity).key = key
+
+
+def app_identity(app: Flask) -> str:
+    """The tenant key a dispatcher gave ``app``, or ``""`` for an app made by hand.
+
+    Per-app stores (cache keys, the embedded broker's and database's files when tenants share
+    an instance folder) include it, so tenants made from one factory never share entries.
+    """
+    found = get_state(app).parts.get(_Identity)
+    return found.key if found is not None else ""
