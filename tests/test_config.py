@@ -162,3 +162,71 @@ def test_load_layers_with_given_environ(tmp_path):
 )
 def test_decode_env_value(raw, value):
     assert decode_env_value(raw) == value
+
+
+# -- typos and setdefault (#18) ---------------------------------------------------------------
+
+
+def test_setdefault_sets_a_key_still_at_batteries_default(tmp_path):
+    app = make_app(tmp_path)
+    assert app.config["CSRF_PROTECT_ALL"] is False
+    assert app.config.setdefault("CSRF_PROTECT_ALL", True) is True
+    assert app.config["CSRF_PROTECT_ALL"] is True
+    # once set by anyone, setdefault leaves it alone, as dict.setdefault does
+    assert app.config.setdefault("CSRF_PROTECT_ALL", False) is True
+    app.config["LOGIN_VIEW"] = "users.sign_in"
+    assert app.config.setdefault("LOGIN_VIEW", "auth.login") == "users.sign_in"
+    # Flask's own keys behave as on Flask (pre-filled there too)
+    assert app.config.setdefault("MAX_CONTENT_LENGTH", 5) == 16 * 1024 * 1024
+
+
+def test_setdefault_respects_instance_config_and_update(tmp_path):
+    write_instance_config(tmp_path, "CSRF_PROTECT_ALL = False\n")
+    app = make_app(tmp_path)
+    assert app.config.setdefault("CSRF_PROTECT_ALL", True) is False
+    app.config.update(LOGIN_VIEW="a.b")
+    assert app.config.setdefault("LOGIN_VIEW", "c.d") == "a.b"
+
+
+def test_typo_in_instance_config_is_logged(tmp_path, caplog):
+    write_instance_config(tmp_path, "CSRF_PROTECT_AL = True\nMY_SETTING = 1\n")
+    with caplog.at_level("WARNING", logger="batteries.config"):
+        make_app(tmp_path)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "CSRF_PROTECT_AL" in messages[0] and "did you mean CSRF_PROTECT_ALL" in messages[0]
+
+
+def test_typo_in_environment_is_logged(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("BATTERIES_CACHE_TYP", '"simple"')
+    with caplog.at_level("WARNING", logger="batteries.config"):
+        make_app(tmp_path)
+    assert any(
+        "BATTERIES_CACHE_TYP" in r.getMessage() and "BATTERIES_CACHE_TYPE" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_check_reports_typos_set_in_code(tmp_path):
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from batteries.cli import cli
+
+    app = make_app(tmp_path)
+    app.config["DATABSE_URL"] = "sqlite://"
+    app.config["SOMETHING_OF_MY_OWN"] = 1
+    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=lambda: app))
+    assert "batteries.W018 DATABSE_URL" in result.output
+    assert "did you mean DATABASE_URL" in result.output
+    assert "SOMETHING_OF_MY_OWN" not in result.output
+
+
+def test_closest_known_ignores_foreign_keys():
+    from batteries.config import closest_known, known_keys
+
+    known = known_keys(REGISTRY)
+    assert closest_known("SQLALCHEMY_ECHO", known) is None
+    assert closest_known("MAIL_SERVER", known) is None
+    assert closest_known("SECRET_KEY", known) is None
+    assert closest_known("SECRET_KYE", known) == "SECRET_KEY"

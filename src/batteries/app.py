@@ -80,6 +80,14 @@ DEPLOY_CHECKS: tuple[checks.Check, ...] = checks.DEPLOY_CHECKS + tuple(
 )
 
 
+class Config(config.Config):
+    """The config class of Batteries apps (``setdefault`` on Batteries' defaults sets them)."""
+
+    batteries_defaults = frozenset(
+        key for key in REGISTRY.defaults() if key not in Flask.default_config
+    )
+
+
 class ServedResponse(HTTPException):
     """Carries a response out of ``raise_routing_exception`` (favicon, SPA, batteries.js).
 
@@ -106,6 +114,7 @@ class Batteries(BatteriesScaffold, Flask):
     """
 
     request_class = Request
+    config_class = Config
     url_rule_class = LazyRule
     session_interface = SessionInterface()
     default_config = ImmutableDict({**Flask.default_config, **REGISTRY.defaults()})

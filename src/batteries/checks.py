@@ -318,6 +318,22 @@ def static_exposure(app: Flask, folder: str | None) -> str | None:
 STATIC_HINT = "keep it outside the static folder (the default is in the instance folder)"
 
 
+def unknown_key_problems(app: Flask, registry: t.Any) -> list[Problem]:
+    """Config keys that look like misspellings of known ones, wherever they were set."""
+    from .config import typos
+
+    return [
+        Problem(
+            "batteries.W018",
+            "warning",
+            key,
+            f"is not a key any component reads: did you mean {close}?",
+            f"rename it to {close}",
+        )
+        for key, close in typos(app.config, registry)
+    ]
+
+
 def config_type_problems(app: Flask, registry: t.Iterable[Setting]) -> list[Problem]:
     """Config values of the wrong type (``batteries check`` without ``--deploy``)."""
     from .config import ConfigError

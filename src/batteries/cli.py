@@ -124,6 +124,7 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
     info.set_debug_flag = False  # judge DEBUG as the app's config sets it, not the CLI's flag
     app = info.load_app()
     problems = checks.config_type_problems(app, REGISTRY)
+    problems += checks.unknown_key_problems(app, REGISTRY)
     from .lazy import check_lazy_views
 
     with app.app_context():

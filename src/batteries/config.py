@@ -18,16 +18,21 @@ with ``write=False``: Batteries reads them with its default in code and never wr
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import os
 import typing as t
 from dataclasses import dataclass, field
+
+from flask import Config as FlaskConfig
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
 ENV_PREFIX = "BATTERIES_"
 _MISSING: t.Any = object()
+logger = logging.getLogger("batteries.config")
 
 
 class ConfigError(ValueError):
@@ -196,9 +201,14 @@ def load_layers(app: Flask, registry: Registry, environ: t.Mapping[str, str] | N
     if os.path.isfile(instance_file):
         before = dict(config)
         config.from_pyfile(instance_file)
-        for key, value in config.items():
-            if key in registry and (key not in before or before[key] is not value):
-                config[key] = registry[key].check(value, f"{key} in {instance_file}")
+        changed = [k for k, v in config.items() if k not in before or before[k] is not v]
+        for key in changed:
+            if key in registry:
+                config[key] = registry[key].check(config[key], f"{key} in {instance_file}")
+        for key, close in typos(changed, registry):
+            logger.warning(
+                "Unknown config key %s in %s: did you mean %s?", key, instance_file, close
+            )
 
     environ = os.environ if environ is None else environ
     for name in sorted(environ):
@@ -221,9 +231,80 @@ def load_layers(app: Flask, registry: Registry, environ: t.Mapping[str, str] | N
             continue
         if key in registry:
             value = registry[key].check(value, f"The environment variable {name}")
+        else:
+            for _, close in typos((key,), registry):
+                logger.warning(
+                    "Unknown config key in the environment variable %s: did you mean %s%s?",
+                    name,
+                    ENV_PREFIX,
+                    close,
+                )
         config[key] = value
 
 
 def value(app: Flask, setting: Setting) -> t.Any:
     """``setting.get(app)`` (kept for callers written before :meth:`Setting.get`)."""
     return setting.get(app)
+
+
+class Config(FlaskConfig):
+    """Flask's ``Config``, where ``setdefault`` sees Batteries' defaults as not set.
+
+    Batteries writes its defaults into ``default_config`` (so ``app.config["LOGIN_VIEW"]``
+    reads as documented), which would make ``app.config.setdefault("CSRF_PROTECT_ALL", True)``
+    a silent no-op. This class remembers which keys were set by anyone but the defaults
+    (``config[k] = v``, ``update``, ``from_pyfile``/``from_object``/``from_mapping``, the
+    environment): ``setdefault`` on a key still holding Batteries' default sets it, as a user
+    expects; on every other key it is ``dict.setdefault``.
+    """
+
+    #: keys whose value is Batteries' default until something sets them (set by ``Batteries``)
+    batteries_defaults: t.ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.explicit: set[str] = set()
+
+    def __setitem__(self, key: str, value: t.Any) -> None:
+        self.explicit.add(key)
+        super().__setitem__(key, value)
+
+    def update(self, *args: t.Any, **kwargs: t.Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        if key in self.batteries_defaults and key not in self.explicit:
+            self[key] = default
+            return default
+        return super().setdefault(key, default)
+
+
+def closest_known(key: str, known: t.Collection[str]) -> str | None:
+    """The known key ``key`` is most likely a typo of, or None when nothing is close.
+
+    A key that matches no known key closely is someone else's (the app's own, another
+    extension's) and is not reported: only near misses such as ``DATABSE_URL`` are.
+    """
+    if key in known or not key.isupper():
+        return None
+    found = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+    return found[0] if found else None
+
+
+def known_keys(registry: Registry) -> frozenset[str]:
+    """Flask's keys and every key of the registry."""
+    from flask import Flask
+
+    return frozenset(Flask.default_config) | frozenset(registry.settings)
+
+
+def typos(keys: t.Iterable[str], registry: Registry) -> list[tuple[str, str]]:
+    """``(key, closest known key)`` for each of ``keys`` that looks like a misspelling."""
+    known = known_keys(registry)
+    found = []
+    for key in keys:
+        close = closest_known(key, known)
+        if close is not None:
+            found.append((key, close))
+    return found
