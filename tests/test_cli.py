@@ -131,3 +131,36 @@ def test_nothing_registered_under_flask():
 
     names = {ep.value for ep in metadata.entry_points(group="flask.commands")}
     assert not [n for n in names if n.startswith("batteries")]
+
+
+# -- wording (#18) ---------------------------------------------------------------------------
+
+
+def test_version_names_batteries():
+    import batteries
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == f"Batteries {batteries.__version__}"
+    assert "Flask " in result.output and "Werkzeug " in result.output
+
+
+def test_no_app_message_says_batteries(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("app", "wsgi"):
+        sys.modules.pop(name, None)
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    result = CliRunner().invoke(cli, ["routes"])
+    assert result.exit_code != 0
+    assert "'batteries --app'" in result.output
+    assert "flask --app" not in result.output
+
+
+def test_config_type_error_is_a_message_not_a_traceback(project, monkeypatch):
+    monkeypatch.setenv("BATTERIES_MAX_CONTENT_LENGTH", "abc")
+    result = CliRunner().invoke(cli, ["routes"])
+    assert result.exit_code == 1
+    assert "Configuration error: The environment variable BATTERIES_MAX_CONTENT_LENGTH" in (
+        result.output
+    )
+    assert "Traceback" not in result.output

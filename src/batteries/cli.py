@@ -17,6 +17,7 @@ import typing as t
 import click
 from flask.cli import (
     FlaskGroup,
+    NoAppException,
     ScriptInfo,
     get_debug_flag,
     shell_command,
@@ -26,6 +27,7 @@ from flask.cli import run_command as flask_run_command
 
 from . import caching, sqla, tasks
 from ._dbcli import make_group as make_db_group
+from .config import ConfigError
 from .sessions import SECRET_KEY_HELP
 from .starter import new_command
 
@@ -154,16 +156,78 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
         ctx.exit(1)
 
 
+class BatteriesScriptInfo(ScriptInfo):
+    """Flask's ``ScriptInfo``, whose errors speak of ``batteries`` and never show a traceback
+    for a config value of the wrong type."""
+
+    def load_app(self) -> t.Any:
+        try:
+            return super().load_app()
+        except NoAppException as e:
+            raise NoAppException(
+                e.message.replace("'flask --app'", "'batteries --app'").replace(
+                    "a Flask application", "an application"
+                ),
+                e.ctx,
+            ) from None
+        except ConfigError as e:
+            raise click.ClickException(f"Configuration error: {e}") from None
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: t.Any) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    import platform
+    from importlib.metadata import version
+
+    from . import __version__
+
+    click.echo(
+        f"Batteries {__version__}\nFlask {version('flask')}\nWerkzeug {version('werkzeug')}\n"
+        f"Python {platform.python_version()}"
+    )
+    ctx.exit()
+
+
+version_option = click.Option(
+    ["--version"],
+    help="Show the Batteries, Flask, Werkzeug and Python versions.",
+    expose_value=False,
+    callback=_print_version,
+    is_flag=True,
+    is_eager=True,
+)
+
+
 class BatteriesGroup(FlaskGroup):
-    """Flask's ``FlaskGroup`` with Batteries' commands."""
+    """Flask's ``FlaskGroup`` with Batteries' commands, version and wording."""
 
     def __init__(self, **extra: t.Any) -> None:
-        super().__init__(add_default_commands=False, **extra)
+        params = [*extra.pop("params", ()), version_option]
+        super().__init__(
+            add_default_commands=False, add_version_option=False, params=params, **extra
+        )
         self.add_command(run_command)
         self.add_command(shell_command)
         self.add_command(routes_command)
         for command in battery_commands():
             self.add_command(command)
+
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: t.Any,
+    ) -> click.Context:
+        if "obj" not in extra and "obj" not in self.context_settings:
+            extra["obj"] = BatteriesScriptInfo(
+                create_app=self.create_app,
+                set_debug_flag=self.set_debug_flag,
+                load_dotenv_defaults=self.load_dotenv,
+            )
+        return super().make_context(info_name, args, parent=parent, **extra)
 
 
 def battery_commands() -> list[click.Command]:
