@@ -191,3 +191,78 @@ def test_error_body_helper():
         "message": MethodNotAllowed.description,
         "status": 405,
     }
+
+
+# -- HTML error pages (#18) ----------------------------------------------------------------------
+
+
+def _paged_app(tmp_path):
+    from batteries import Batteries
+
+    app = Batteries("pages", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+    app.config["ERROR_PAGES"] = True
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    @app.route("/teapot")
+    def teapot():
+        from flask import abort
+
+        abort(405, valid_methods=["POST"])
+
+    return app
+
+
+def test_error_pages_off_by_default_keep_werkzeugs_page(tmp_path):
+    app = _paged_app(tmp_path)
+    app.config["ERROR_PAGES"] = False
+    response = app.test_client().get("/missing")
+    assert response.status_code == 404
+    assert b"bt-error" not in response.data
+    assert b"<title>404 Not Found</title>" in response.data
+
+
+def test_error_page_in_batteries_layout(tmp_path):
+    app = _paged_app(tmp_path)
+    response = app.test_client().get("/missing")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert '<section class="bt-error">' in page
+    assert "<h1>Not Found</h1>" in page
+    assert "batteries.css" in page
+    # headers of the exception kept
+    response = app.test_client().get("/teapot")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+
+
+def test_error_page_for_a_500_and_json_clients_unchanged(tmp_path):
+    app = _paged_app(tmp_path)
+    client = app.test_client()
+    response = client.get("/boom")
+    assert response.status_code == 500
+    assert "<h1>Internal Server Error</h1>" in response.get_data(as_text=True)
+    response = client.get("/missing", headers={"Accept": "application/json"})
+    assert response.json["status"] == 404
+
+
+def test_broken_error_template_falls_back_to_werkzeug(tmp_path):
+    app = _paged_app(tmp_path)
+    (tmp_path / "templates" / "batteries").mkdir(parents=True)
+    (tmp_path / "templates" / "batteries" / "error.html").write_text("{{ 1/0 }}")
+    response = app.test_client().get("/missing")
+    assert response.status_code == 404
+    assert b"<title>404 Not Found</title>" in response.data
+
+
+def test_apps_own_handler_wins(tmp_path):
+    app = _paged_app(tmp_path)
+
+    @app.errorhandler(404)
+    def mine(e):
+        return "mine", 404
+
+    assert app.test_client().get("/missing").data == b"mine"

@@ -58,6 +58,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
 #: from this one tuple.
 BATTERIES: tuple[t.Any, ...] = (
     wrappers,
+    errors,
     ctx,
     assets,
     headers,
@@ -176,6 +177,10 @@ class Batteries(BatteriesScaffold, Flask):
 
             if errors.should_render_json(rv, request):
                 return errors.json_error_response(self, rv, request)
+            if errors.should_render_html(self, rv):
+                page = errors.html_error_response(self, rv)
+                if page is not None:
+                    return page
         return super().make_response(rv)
 
     def raise_routing_exception(self, request: t.Any) -> t.NoReturn:

@@ -22,6 +22,8 @@ import typing as t
 from flask import json
 from werkzeug.exceptions import HTTPException
 
+from .checks import Check
+from .config import Setting
 from .flashing import pop_flashes
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -73,3 +75,53 @@ def should_render_json(error: object, request: Request | None) -> bool:
         and error.response is None
         and bool(getattr(request, "wants_json", False))
     )
+
+
+# -- HTML error pages in Batteries' layout (#18) ---------------------------------------------
+
+ERROR_PAGES = Setting(
+    "ERROR_PAGES",
+    False,
+    (bool,),
+    "answer 4xx/5xx for browsers with batteries/error.html (Batteries' layout) instead of "
+    "Werkzeug's plain page; on in new projects and the examples",
+)
+CONFIG = (ERROR_PAGES,)
+DEPLOY_CHECKS: tuple[Check, ...] = ()
+
+
+def init_app(app: Flask) -> None:
+    """Nothing to register: :func:`html_error_response` runs from ``Batteries.make_response``."""
+
+
+def should_render_html(app: Flask, error: object) -> bool:
+    return (
+        isinstance(error, HTTPException)
+        and error.code is not None
+        and error.code >= 400
+        and error.response is None
+        and bool(ERROR_PAGES.get(app))
+    )
+
+
+def html_error_response(app: Flask, error: HTTPException) -> Response | None:
+    """``batteries/error.html`` (or the app's own template of that name) for ``error``,
+    keeping its headers; None (Werkzeug's page then) when the page itself fails to render."""
+    from flask import render_template
+
+    try:
+        html = render_template(
+            "batteries/error.html",
+            error=error,
+            code=error.code,
+            name=error.name,
+            description=error.description or error.name,
+        )
+    except Exception:  # an error page must never turn a 404 into a 500 (or a 500 into a crash)
+        app.logger.exception("batteries/error.html failed to render; sent Werkzeug's page")
+        return None
+    response = app.response_class(html, status=error.code, mimetype="text/html")
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers.add(name, value)
+    return response

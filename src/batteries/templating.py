@@ -68,6 +68,7 @@ def configure_environment(app: Flask, env: Environment) -> None:
     """Add Batteries' globals to a freshly built Jinja environment of ``app``."""
     env.globals.update(
         batteries_js_url=batteries_js_url,
+        batteries_css_url=batteries_css_url,
         batteries_favicon_url=batteries_favicon_url,
         batteries_session_in_use=session_in_use,
         batteries_flashes=pop_flashes,
@@ -89,12 +90,22 @@ def _root() -> str:
     return ""
 
 
-def batteries_js_url() -> str:
-    """The stable URL of ``batteries.js`` (``BATTERIES_STATIC_URL`` + ``/batteries.js``)."""
+def batteries_static_url(filename: str) -> str:
+    """The stable URL of one of Batteries' own static files (``BATTERIES_STATIC_URL``)."""
     prefix = "/_batteries"
     if has_app_context():
         prefix = current_app.config.get("BATTERIES_STATIC_URL", prefix)
-    return _root() + "/" + prefix.strip("/") + "/batteries.js"
+    return _root() + "/" + prefix.strip("/") + "/" + filename
+
+
+def batteries_js_url() -> str:
+    """The stable URL of ``batteries.js`` (``BATTERIES_STATIC_URL`` + ``/batteries.js``)."""
+    return batteries_static_url("batteries.js")
+
+
+def batteries_css_url() -> str:
+    """The stable URL of ``batteries.css``, the stylesheet of ``batteries/base.html``."""
+    return batteries_static_url("batteries.css")
 
 
 def batteries_favicon_url() -> str | None:
