@@ -395,3 +395,44 @@ def machine() -> dict[str, t.Any]:
             pass
     info["versions"] = versions
     return info
+
+
+# -- a busy machine ---------------------------------------------------------------------------
+
+
+def _burn() -> None:  # pragma: no cover - runs in the burner process
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+
+
+class busy_core:
+    """A second process burning one core while the ``with`` block runs.
+
+    A trick that only pays while a core is idle (a helper thread, a parallel parse) shows up as a
+    loss here: servers are measured busy as well as idle. ``BENCH_BUSY=1`` in the environment
+    (set by ``bench/run.py --busy``) makes every benchmark that uses it burn a core.
+    """
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        if enabled is None:
+            enabled = os.environ.get("BENCH_BUSY") == "1"
+        self.enabled = enabled
+        self.process: t.Any = None
+
+    def __enter__(self) -> busy_core:
+        if self.enabled:
+            import multiprocessing
+
+            self.process = multiprocessing.get_context("spawn").Process(target=_burn, daemon=True)
+            self.process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join(5)
+            self.process = None

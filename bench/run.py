@@ -6,6 +6,7 @@ Usage::
     python bench/run.py --quick         # a short run: rough figures, same shape
     python bench/run.py --only wsgi,db  # some of them
     python bench/run.py --out results.json --plot ratios.png
+    python bench/run.py --busy          # the same with a second process burning one core
 
 Each benchmark module (``bench/<name>.py``, see :data:`BENCHMARKS`) runs in a process of its own
 (so one cannot disturb another's imports or memory figures) through its ``main(argv)``; a module
@@ -83,6 +84,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--plot", default=os.path.join(BENCH_DIR, "results", "ratios.png"), help="PNG of ratios"
     )
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="burn one core in a second process during every benchmark (a loaded server)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
     parser.add_argument("--child-args", default="", help=argparse.SUPPRESS)
@@ -124,7 +130,9 @@ def run_child(name: str, out: str, argv: list[str]) -> None:
         json.dump(result, f, default=str)
 
 
-def run_benchmark(name: str, quick: bool, tiny: bool = False) -> dict[str, t.Any]:
+def run_benchmark(
+    name: str, quick: bool, tiny: bool = False, busy: bool = False
+) -> dict[str, t.Any]:
     """Run ``bench/<name>.py``'s ``main`` in a child process; its dict, or an error/skip note."""
     if not os.path.isfile(module_path(name)):
         return {"skipped": f"bench/{name}.py is not there yet"}
@@ -142,9 +150,14 @@ def run_benchmark(name: str, quick: bool, tiny: bool = False) -> dict[str, t.Any
         json.dumps(argv),
     ]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO_DIR, BENCH_DIR]))
+    if busy:
+        env["BENCH_BUSY"] = "1"
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, timeout=TIMEOUTS[0 if quick else 1], check=False)
+        with common.busy_core(busy):
+            proc = subprocess.run(
+                cmd, env=env, timeout=TIMEOUTS[0 if quick else 1], check=False
+            )
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             return {"error": f"exited with status {proc.returncode}", "seconds": elapsed}
@@ -381,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     results: dict[str, dict[str, t.Any]] = {}
     for name in names:
         print(f"\n=== {name}: {BENCHMARKS.get(name, '')}", flush=True)
-        results[name] = run_benchmark(name, args.quick or args.tiny, args.tiny)
+        results[name] = run_benchmark(name, args.quick or args.tiny, args.tiny, args.busy)
         if "skipped" in results[name]:
             print(f"skipped: {results[name]['skipped']}")
         elif "error" in results[name]:
@@ -392,6 +405,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": args.quick,
         "tiny": args.tiny,
+        "busy": args.busy,
         "machine": machine,
         "benchmarks": results,
         "goals": goal_verdicts(results),
@@ -409,6 +423,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         title = (
             f"Batteries benchmark ratios — {machine.get('cpus')} CPUs, Python {machine['python']}"
             + (" (quick run)" if args.quick else "")
+            + (" (one core kept busy)" if args.busy else "")
         )
         written = plot(results, args.plot, title)
         if written:

@@ -103,6 +103,15 @@ def test_call_wsgi_and_peak_rss(common):
     assert peak > 64 * 1024  # KiB
 
 
+def test_busy_core_burns_a_process_while_open(common):
+    with common.busy_core(True) as busy:
+        process = busy.process
+        assert process is not None and process.is_alive()
+    assert not process.is_alive()
+    with common.busy_core(False) as idle:
+        assert idle.process is None
+
+
 def test_wrong_status_is_refused(common):
     def app(environ, start_response):
         start_response("500 INTERNAL SERVER ERROR", [])
