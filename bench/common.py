@@ -400,13 +400,8 @@ def machine() -> dict[str, t.Any]:
 # -- a busy machine ---------------------------------------------------------------------------
 
 
-def _burn() -> None:  # pragma: no cover - runs in the burner process
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    x = 0
-    while True:
-        x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+#: the burner: a tight integer loop in a process of its own
+_BURN = "x = 0\nwhile True:\n    x = (x * 1103515245 + 12345) & 0xFFFFFFFF\n"
 
 
 class busy_core:
@@ -425,14 +420,11 @@ class busy_core:
 
     def __enter__(self) -> busy_core:
         if self.enabled:
-            import multiprocessing
-
-            self.process = multiprocessing.get_context("spawn").Process(target=_burn, daemon=True)
-            self.process.start()
+            self.process = subprocess.Popen([sys.executable, "-c", _BURN])
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.join(5)
+            self.process.wait(5)
             self.process = None
