@@ -28,17 +28,16 @@ if t.TYPE_CHECKING:  # pragma: no cover
 
 PACKAGE_STATIC = os.path.join(os.path.dirname(__file__), "static")
 
-CONFIG = (
-    Setting(
-        "BATTERIES_STATIC_URL",
-        "/_batteries",
-        (str,),
-        "URL prefix of Batteries' own static files (batteries.js)",
-    ),
-    Setting(
-        "FAVICON", True, (bool,), "serve /favicon.ico from the static folder when the file exists"
-    ),
+BATTERIES_STATIC_URL = Setting(
+    "BATTERIES_STATIC_URL",
+    "/_batteries",
+    (str,),
+    "URL prefix of Batteries' own static files (batteries.js, batteries.css)",
 )
+FAVICON = Setting(
+    "FAVICON", True, (bool,), "serve /favicon.ico from the static folder when the file exists"
+)
+CONFIG = (BATTERIES_STATIC_URL, FAVICON)
 
 
 def init_app(app: Flask) -> None:
@@ -49,20 +48,21 @@ def serve(app: Flask, request: Request) -> Response | None:
     """The favicon or a package static file for a GET/HEAD that found no route, else None."""
     path = request.path
     if path == "/favicon.ico":
-        if not app.config.get("FAVICON", True) or not app.static_folder:
+        if not FAVICON.get(app) or not app.static_folder:
             return None
         if not os.path.isfile(os.path.join(app.static_folder, "favicon.ico")):
             return None
         return send_from_directory(
             app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon"
         )
-    prefix = app.config.get("BATTERIES_STATIC_URL", "/_batteries").rstrip("/") + "/"
+    prefix = BATTERIES_STATIC_URL.get(app).rstrip("/") + "/"
     if path.startswith(prefix):
         name = path[len(prefix) :]
         if name and os.path.isfile(os.path.join(PACKAGE_STATIC, name)):
             # send_from_directory refuses anything that escapes the folder (404).
             return send_from_directory(PACKAGE_STATIC, name, max_age=3600)
     return None
+
 
 #: this battery adds no deploy checks (see batteries.checks)
 DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from flask import send_file
 from werkzeug.security import safe_join
 
-from .state import get_state
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -54,6 +54,13 @@ class SPA:
     url_prefix: str
     index: str
     api_prefix: str | None
+
+
+@dataclass
+class SPAState:
+    """The single-page apps of one app, most specific URL prefix first."""
+
+    spas: tuple[SPA, ...] = ()
 
 
 def _clean_prefix(prefix: str, what: str) -> str:
@@ -77,11 +84,11 @@ def configure(
     if not index or "/" in index or "\\" in index or index.startswith("."):
         raise ValueError(f"index must be a file name in the folder, got {index!r}")
     folder = os.path.join(app.root_path, os.fspath(directory))
-    state = get_state(app)
-    spas: list[SPA] = [s for s in getattr(state, "spa", ()) if s.url_prefix != prefix]
+    state = state_of(app, SPAState)
+    spas: list[SPA] = [s for s in state.spas if s.url_prefix != prefix]
     spas.append(SPA(os.path.abspath(folder), prefix, index, api))
     spas.sort(key=lambda s: -len(s.url_prefix))  # the most specific prefix first
-    state.spa = tuple(spas)  # type: ignore[attr-defined]
+    state.spas = tuple(spas)
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -103,7 +110,7 @@ def _is_hashed(name: str) -> bool:
 
 def serve(app: Flask, request: Request) -> Response | None:
     """The SPA's answer for a GET/HEAD that matched no route, or None for a real 404."""
-    spas = getattr(get_state(app), "spa", None)
+    spas = state_of(app, SPAState).spas
     if not spas:
         return None
     path = request.path
@@ -112,7 +119,9 @@ def serve(app: Flask, request: Request) -> Response | None:
             continue
         if spa.api_prefix is not None and _under(path, spa.api_prefix):
             return None
-        relative = path[len(spa.url_prefix) :].strip("/") if spa.url_prefix != "/" else path.strip("/")
+        relative = (
+            path[len(spa.url_prefix) :].strip("/") if spa.url_prefix != "/" else path.strip("/")
+        )
         if relative:
             full = safe_join(spa.directory, relative)
             if full is not None and os.path.isfile(full):

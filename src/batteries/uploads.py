@@ -50,7 +50,7 @@ from werkzeug.utils import secure_filename
 
 from . import signals
 from .checks import STATIC_HINT, Check, Found, static_exposure
-from .config import Setting, value
+from .config import Setting
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -62,21 +62,20 @@ def _default_folder(app: Flask) -> str:
     return os.path.join(app.instance_path, "uploads")
 
 
-CONFIG = (
-    Setting(
-        "UPLOAD_FOLDER",
-        _default_folder,
-        (str, os.PathLike, type(None)),
-        "folder where save_upload() stores files (created on demand; relative: in the instance folder)",
-        shown="<instance>/uploads",
-    ),
-    Setting(
-        "UPLOAD_ALLOWED_EXTENSIONS",
-        frozenset({"txt", "pdf", "png", "jpg", "jpeg", "gif"}),
-        (set, frozenset, list, tuple),
-        "file extensions save_upload() accepts by default",
-    ),
+UPLOAD_FOLDER = Setting(
+    "UPLOAD_FOLDER",
+    _default_folder,
+    (str, os.PathLike, type(None)),
+    "folder where save_upload() stores files (created on demand; relative: in the instance folder)",
+    shown="<instance>/uploads",
 )
+UPLOAD_ALLOWED_EXTENSIONS = Setting(
+    "UPLOAD_ALLOWED_EXTENSIONS",
+    frozenset({"txt", "pdf", "png", "jpg", "jpeg", "gif"}),
+    (set, frozenset, list, tuple),
+    "file extensions save_upload() accepts by default",
+)
+CONFIG = (UPLOAD_FOLDER, UPLOAD_ALLOWED_EXTENSIONS)
 
 #: types ``send_upload`` shows inline; everything else is downloaded as an attachment
 INLINE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "webp"})
@@ -106,7 +105,7 @@ class UploadStorageFull(HTTPException):
 def upload_folder(app: Flask | None = None) -> str:
     """The absolute upload folder of ``app`` (default: the current app)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    folder = value(app, CONFIG[0])
+    folder = UPLOAD_FOLDER.get(app)
     if folder is None:
         folder = _default_folder(app)
     # a relative UPLOAD_FOLDER is inside the instance folder, whatever the current directory
@@ -117,7 +116,9 @@ def _uploads_in_static(app: Flask) -> Found:
     return static_exposure(app, upload_folder(app))
 
 
-DEPLOY_CHECKS = (Check("batteries.E015", "error", "UPLOAD_FOLDER", STATIC_HINT, _uploads_in_static),)
+DEPLOY_CHECKS = (
+    Check("batteries.E015", "error", "UPLOAD_FOLDER", STATIC_HINT, _uploads_in_static),
+)
 
 
 def split_name(filename: str) -> tuple[str, str]:
@@ -162,7 +163,7 @@ def save_upload(
     _check_request_body()
     stem, extension = split_name(file.filename)  # type: ignore[arg-type]
     accepted = _normalise(
-        allowed if allowed is not None else value(app, CONFIG[1]) or ()
+        allowed if allowed is not None else UPLOAD_ALLOWED_EXTENSIONS.get(app) or ()
     )
     if not extension or extension not in accepted or not _EXTENSION.match(extension):
         shown = extension or "(none)"
