@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from _services import service_up
-from sqlalchemy import String, create_engine, inspect, text
+from sqlalchemy import ForeignKey, String, create_engine, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from batteries import Batteries, checks, migrations
@@ -195,7 +195,9 @@ def test_scenario(any_app):
 
     # 2. add a column with a server default, make one nullable, drop one
     step = Models(app, 2)
-    second = written(step.cli("migrate", "-m", "status, optional author, no legacy")).read_text()
+    second_path = written(step.cli("migrate", "-m", "status, optional author, no legacy"))
+    second = second_path.read_text()
+    assert migrations.pending(app, step.db) == [re.search(r"-([0-9a-f]+)_", second_path.name).group(1)]
     assert "add_column" in second and "'draft'" in second and "drop_column" in second
     assert ("batch_alter_table" in second) is sqlite
     ok(step.cli("upgrade"))
@@ -247,6 +249,55 @@ def test_scenario(any_app):
     assert "-> 'new'" in drift.output
     assert "batteries db migrate" in drift.output
     step.close()
+
+
+def library(app: Batteries, step: int) -> SQLAlchemy:
+    """Authors and their books (deleting an author deletes its books); step 2 drops a column
+    of the table the books point at."""
+    mdb = SQLAlchemy()
+    mdb.init_app(app)
+
+    class Author(mdb.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "author"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(String(50))
+        if step == 1:
+            nickname: Mapped[str | None] = mapped_column(String(20))
+
+    class Book(mdb.Model):  # type: ignore[name-defined,misc]
+        __tablename__ = "book"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        author_id: Mapped[int] = mapped_column(ForeignKey("author.id", ondelete="CASCADE"))
+
+    return mdb
+
+
+def test_sqlite_batch_keeps_rows_pointing_at_the_copied_table(sqlite_app):
+    mdb = library(sqlite_app, 1)
+    migrations.migrate(sqlite_app, "library", db=mdb)
+    migrations.upgrade(sqlite_app, db=mdb)
+    with mdb.get_engine(sqlite_app).begin() as conn:
+        conn.execute(text("INSERT INTO author (id, name, nickname) VALUES (1, 'ann', 'a')"))
+        conn.execute(text("INSERT INTO book (id, author_id) VALUES (10, 1)"))
+    mdb.get_engine(sqlite_app).dispose()
+    mdb = library(sqlite_app, 2)
+    path = migrations.migrate(sqlite_app, "no nickname", db=mdb)
+    assert "batch_alter_table('author'" in Path(path).read_text()
+    # the batch copy drops the old author table: with foreign keys on, the books would go too
+    migrations.upgrade(sqlite_app, db=mdb)
+    with mdb.get_engine(sqlite_app).connect() as conn:
+        assert conn.execute(text("SELECT id, author_id FROM book")).all() == [(10, 1)]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert migrations.check(sqlite_app, db=mdb) == []
+    # a revision that leaves a book without its author fails, naming the table
+    path = migrations.migrate(sqlite_app, "lose the authors", empty=True, db=mdb)
+    source = Path(path).read_text().replace(
+        "def upgrade() -> None:\n    pass", 'def upgrade() -> None:\n    op.execute("DELETE FROM author")'
+    )
+    Path(path).write_text(source)
+    with pytest.raises(migrations.MigrationError, match="point nowhere, in book"):
+        migrations.upgrade(sqlite_app, db=mdb)
+    mdb.get_engine(sqlite_app).dispose()
 
 
 def test_upgrade_without_migrations_names_the_folder(sqlite_app):
