@@ -311,6 +311,13 @@ def test_upgrade_without_migrations_names_the_folder(sqlite_app):
     assert "No migrations" in ok(step.cli("history"))
 
 
+def test_migrate_without_models_says_so(sqlite_app):
+    result = sqlite_app.test_cli_runner().invoke(make_group(SQLAlchemy()), ["migrate", "-m", "x"])
+    assert result.exit_code == 1
+    assert "No models are defined" in result.output
+    assert revision_files(sqlite_app) == []
+
+
 def test_database_down_names_database_url(tmp_path):
     app = make_app(tmp_path)
     step = Models(app, 1)

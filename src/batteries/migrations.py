@@ -196,6 +196,11 @@ def migrate(
     from alembic import command
     from alembic.util import CommandError
 
+    if not empty and not _db(db).metadata.tables:
+        raise MigrationError(
+            "No models are defined: import the module that defines your db.Model classes "
+            "from the app, then run 'batteries db migrate' again."
+        )
     folder = migrations_dir(app)
     first = not has_migrations(app)
     os.makedirs(folder, exist_ok=True)
