@@ -372,6 +372,12 @@ def test_migrations_dir_setting(tmp_path):
     from batteries.app import REGISTRY
 
     assert "MIGRATIONS_DIR" in REGISTRY
+    # a folder with a space and a percent sign in its path
+    app.config["MIGRATIONS_DIR"] = str(tmp_path / "my revisions" / "100%")
+    ok(step.cli("migrate", "-m", "first"))
+    ok(step.cli("upgrade"))
+    assert len(migrations.history(app)) == 1 and migrations.pending(app, step.db) == []
+    step.close()
 
 
 def test_several_apps_share_one_db(tmp_path):

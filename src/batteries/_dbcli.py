@@ -153,7 +153,7 @@ def _at(app: t.Any, db: SQLAlchemy) -> str:
 def add_migration_commands(group: click.Group, db: SQLAlchemy) -> None:
     """``migrate``, ``upgrade``, ``downgrade``, ``current``, ``history``, ``stamp``, ``check``."""
 
-    @group.command("migrate")
+    @group.command("migrate", short_help="Write a revision of what changed in the models.")
     @click.option("-m", "--message", required=True, help="What the revision does.")
     @click.option(
         "--empty", is_flag=True, help="Write a revision without operations, to fill in by hand."
@@ -185,7 +185,7 @@ def add_migration_commands(group: click.Group, db: SQLAlchemy) -> None:
             migrations.downgrade(app, revision, db=db)
             click.echo(f"Downgraded {_describe_url(db.engine)} to {_at(app, db)}.")
 
-    @group.command("stamp")
+    @group.command("stamp", short_help="Record REVISION as applied, running nothing.")
     @click.argument("revision")
     def stamp_command(revision: str) -> None:
         """Record REVISION as applied without running anything (a database create_all made:
@@ -213,7 +213,7 @@ def add_migration_commands(group: click.Group, db: SQLAlchemy) -> None:
         for revision in found:
             click.echo(str(revision))
 
-    @group.command("check")
+    @group.command("check", short_help="Exit 1 when the models and the migrations differ.")
     def check_command() -> None:
         """Exit with status 1, listing the differences, when the models and the migrations
         disagree (for CI)."""
