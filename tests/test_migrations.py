@@ -329,6 +329,10 @@ def test_database_down_names_database_url(tmp_path):
         assert result.exit_code == 1
         assert "database is unavailable" in result.output and "DATABASE_URL" in result.output
         assert "Traceback" not in result.output
+    # check --deploy says it could not look, and run --debug stays quiet
+    [problem] = checks.run(app, migrations.DEPLOY_CHECKS)
+    assert problem.level == "warning" and "could not read the database's revision" in problem.message
+    assert migrations.unapplied_warning(app) is None
 
 
 def test_first_revision_describes_tables_create_all_made(sqlite_app):
