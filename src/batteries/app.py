@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    migrations,
     mongo,
     spa,
     sqla,
@@ -68,6 +69,7 @@ BATTERIES: tuple[t.Any, ...] = (
     auth,
     uploads,
     sqla,
+    migrations,
     sqlite,
     mongo,
 )

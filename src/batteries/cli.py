@@ -6,7 +6,8 @@
 ``python -m batteries`` is the same command. Nothing is registered under ``flask``: a plugin
 command there would hide an app's own (Flask-Migrate's ``flask db``, say).
 
-``batteries run`` refuses to start outside debug mode when the app has no ``SECRET_KEY``.
+``batteries run`` refuses to start outside debug mode when the app has no ``SECRET_KEY``; in
+debug mode it warns when the database is behind the app's migrations.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flask.cli import (
 from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
 
-from . import caching, sqla, tasks
+from . import caching, migrations, sqla, tasks
 from ._dbcli import make_group as make_db_group
 from .config import ConfigError
 from .sessions import SECRET_KEY_HELP
@@ -58,6 +59,10 @@ def run_command(ctx: click.Context, with_worker: bool = False, **kwargs: t.Any) 
                 "CSRF and logins need it). " + SECRET_KEY_HELP + " For local development, "
                 "'batteries run --debug' generates a key in the instance folder."
             )
+    elif os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        warning = migrations.unapplied_warning(info.load_app())
+        if warning:
+            click.secho(warning, fg="yellow", err=True)
     if with_worker and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         # Started once, by the process that is not the reloader's child.
         tasks.start_worker_process(info.app_import_path)

@@ -1,9 +1,10 @@
 """``batteries new NAME``: a ready package in the "Large Applications as Packages" layout.
 
 The project made is an application factory (``create_app(config=None)``) with two blueprints
-(``auth``, ``main``) in their own modules, SQLAlchemy models, forms with CSRF, templates that
-extend ``batteries/base.html``, a Celery task, an ``env.example`` and a ``tests/`` folder whose
-tests pass right after creation. ``CSRF_PROTECT_ALL`` and ``SECURITY_HEADERS`` are on.
+(``auth``, ``main``) in their own modules, SQLAlchemy models and their first migration
+(generated from them, in ``<name>/migrations``), forms with CSRF, templates that extend
+``batteries/base.html``, a Celery task, an ``env.example`` and a ``tests/`` folder whose tests
+pass right after creation (one checks that the migrations match the models). ``CSRF_PROTECT_ALL`` and ``SECURITY_HEADERS`` are on.
 
 It refuses a name that is not a Python identifier (or is a keyword, or shadows a module Python or
 Batteries already imports) and never writes into a folder that exists.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import keyword
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -56,7 +58,26 @@ def create_project(name: str, parent: str | os.PathLike[str] = ".") -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_text(source.read_text(encoding="utf-8").replace(PLACEHOLDER, name),
                                encoding="utf-8")
+    first_revision(target, name)
     return target
+
+
+def first_revision(target: Path, name: str) -> None:
+    """Generate the project's first migration from its models (``batteries db migrate``).
+
+    Run in a subprocess, so the new project's models never join this process's ``db``; the
+    first revision is compared with an empty database, so none is touched.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATTERIES_", "FLASK_"))}
+    env["BATTERIES_DATABASE_URL"] = "sqlite://"
+    command = [sys.executable, "-m", "batteries", "--app", name, "db", "migrate",
+               "-m", "first revision"]
+    done = subprocess.run(command, cwd=target, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise StarterError(
+            f"{target} was created, but its first migration could not be generated:\n"
+            f"{done.stdout}{done.stderr}"
+        )
 
 
 @click.command("new", short_help="Create a new Batteries project.")
@@ -76,6 +97,6 @@ def new_command(name: str, directory: str) -> None:
     click.echo("Next:")
     click.echo(f"  cd {target}")
     click.echo("  python -m venv .venv && .venv/bin/pip install -e '.[test]'")
-    click.echo(f"  .venv/bin/batteries --app {name} db init")
+    click.echo(f"  .venv/bin/batteries --app {name} db upgrade")
     click.echo(f"  .venv/bin/batteries --app {name} run --debug")
     click.echo("  .venv/bin/pytest")

@@ -9,7 +9,9 @@ Fixtures, each overridable by a fixture of the same name in the project's ``conf
 - ``runner``: ``app.test_cli_runner()``.
 - ``db``: :data:`batteries.db` for ``app``, its tables created, with the whole test inside one
   database transaction that is rolled back at the end (views that commit only release a
-  savepoint), so tests never see each other's rows.
+  savepoint), so tests never see each other's rows. The tables come from ``create_all`` (fast,
+  the default) or, with ``batteries_schema = migrations`` in the pytest ini (or
+  ``--batteries-schema=migrations``), from the app's migrations upgraded to the head.
 """
 
 from __future__ import annotations
@@ -32,6 +34,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="import path of the app or factory for the 'app' fixture, e.g. 'blog:create_app'",
     )
+    group.addoption(
+        "--batteries-schema",
+        default=None,
+        choices=SCHEMAS,
+        help="how the 'db' fixture builds the tables (overrides the batteries_schema ini option)",
+    )
+    parser.addini(
+        "batteries_schema",
+        "how the 'db' fixture builds the tables: 'create_all' (default) or 'migrations' "
+        "(the app's MIGRATIONS_DIR upgraded to the head)",
+        default="create_all",
+    )
+
+
+SCHEMAS = ("create_all", "migrations")
 
 
 def load_app(import_path: str) -> Flask:
@@ -84,7 +101,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def db(app: Flask) -> t.Iterator[t.Any]:
+def db(app: Flask, request: pytest.FixtureRequest) -> t.Iterator[t.Any]:
     """:data:`batteries.db` for ``app``, with each test in a transaction rolled back at the end.
 
     The models' tables are created (``create_all``) on the app's database; then one connection
@@ -99,12 +116,26 @@ def db(app: Flask) -> t.Iterator[t.Any]:
                 assert db.session.scalar(select(User.name)) == "ann"
 
     Use one thread (the test client does); ``db.engine.connect()`` bypasses the transaction.
+    With ``batteries_schema = migrations`` the tables come from the app's migrations (upgraded
+    to the head, which also tests them) instead of ``create_all``.
     """
     from .sqla import db as database
     from .state import get_state
 
+    schema = request.config.getoption("--batteries-schema") or request.config.getini(
+        "batteries_schema"
+    )
+    if schema not in SCHEMAS:
+        raise pytest.UsageError(
+            f"batteries_schema = {schema!r}: use one of {', '.join(SCHEMAS)}"
+        )
     with app.app_context():
-        database.create_all()
+        if schema == "migrations":
+            from .migrations import upgrade
+
+            upgrade(app, db=database)
+        else:
+            database.create_all()
         engine = database.engine
     connection = engine.connect()
     transaction = connection.begin()

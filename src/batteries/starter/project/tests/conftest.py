@@ -1,9 +1,12 @@
-"""Fixtures: an app on a fresh SQLite database in a temporary folder, its client and runner."""
+"""Fixtures: an app on a fresh SQLite database in a temporary folder, its client and runner.
+
+The database is built by the project's migrations (__project__/migrations), as production's is.
+"""
 
 from __future__ import annotations
 
 import pytest
-from batteries import db
+from batteries import migrations
 
 from __project__ import create_app
 
@@ -20,8 +23,7 @@ def app(tmp_path):
         }
     )
     app.instance_path = str(tmp_path / "instance")
-    with app.app_context():
-        db.create_all()
+    migrations.upgrade(app)
     return app
 
 

@@ -1,0 +1,25 @@
+"""${message}
+
+Revision: ${up_revision}
+Created: ${create_date}
+"""
+
+from __future__ import annotations
+
+% if "sa." in (upgrades or "") + (downgrades or ""):
+import sqlalchemy as sa
+% endif
+from alembic import op
+${imports if imports else ""}
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    ${downgrades if downgrades else "pass"}
