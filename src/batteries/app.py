@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    i18n,
     mongo,
     spa,
     sqla,
@@ -69,6 +70,7 @@ BATTERIES: tuple[t.Any, ...] = (
     sqla,
     sqlite,
     mongo,
+    i18n,
 )
 
 #: Every configuration key Batteries knows, with its default and meaning.

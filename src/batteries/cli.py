@@ -24,7 +24,7 @@ from flask.cli import (
 from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
 
-from . import caching, sqla, tasks
+from . import caching, sqla, tasks, translations
 from ._dbcli import make_group as make_db_group
 from .sessions import SECRET_KEY_HELP
 from .starter import new_command
@@ -174,6 +174,7 @@ def battery_commands() -> list[click.Command]:
         caching.cache_command,
         new_command,
         check_command,
+        translations.i18n_command,
     ]
 
 
