@@ -393,7 +393,7 @@ def _write_po(path: str, catalog: t.Any) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        write_po(f, catalog, width=100)
+        write_po(f, catalog, width=100, include_previous=True)
     os.replace(tmp, path)
 
 
