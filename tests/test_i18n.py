@@ -395,10 +395,10 @@ def test_flask_babel_keeps_working(tmp_path):
     from flask import render_template_string
     from flask_babel import Babel
     from flask_babel import gettext as babel_gettext
+    from test_translations import write_catalog
 
     from batteries import Batteries
     from batteries.i18n import _
-    from test_translations import write_catalog
 
     write_catalog(tmp_path / "translations", "de", {"Hello": "Hallo"})
     write_catalog(tmp_path / "translations", "fr", {"Hello": "Bonjour"})
