@@ -338,3 +338,26 @@ def test_unknown_locale_formats_in_the_default(app):
     with app.test_request_context(), force_locale("xx"):
         assert render_template_string("{{ 1234.5|format_number }}") == "1,234.5"
         assert gettext("Not Found") == "Not Found"
+
+
+def test_deploy_checks(app, tmp_path):
+    from batteries import checks
+    from batteries.i18n import DEPLOY_CHECKS
+
+    assert checks.run(app, DEPLOY_CHECKS) == []
+    app.config["LANGUAGES"] = ["en", "de", "pt-BR"]
+    found = checks.run(app, DEPLOY_CHECKS)
+    assert [(p.id, p.message.split(" has")[0]) for p in found] == [
+        ("batteries.W160", "'de'"),
+        ("batteries.W160", "'pt-BR'"),
+    ]
+    mo = write_catalog(tmp_path / "translations", "pt", {"Hello": "Olá"})
+    po = mo.with_suffix(".po")
+    po.write_text("")
+    os.utime(po, ns=(0, os.stat(mo).st_mtime_ns + 10**9))
+    found = checks.run(app, DEPLOY_CHECKS)
+    assert [(p.id, p.key) for p in found] == [
+        ("batteries.W160", "LANGUAGES"),  # de still missing; pt-BR reads pt
+        ("batteries.W161", "TRANSLATIONS_DIR"),
+    ]
+    assert "messages.po is newer" in found[1].message

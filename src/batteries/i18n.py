@@ -49,6 +49,7 @@ from flask import Blueprint, Flask, after_this_request, current_app, g, redirect
 from flask.sansio.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
 
+from .checks import Check
 from .config import Setting
 from .state import state_of
 
@@ -95,7 +96,55 @@ TIMEZONE = Setting(
     "TIMEZONE", "UTC", (str,), "time zone format_datetime shows times in (an IANA name)"
 )
 CONFIG = (LANGUAGES, DEFAULT_LANGUAGE, TRANSLATIONS_DIR, TIMEZONE)
-DEPLOY_CHECKS = ()
+
+
+def _languages_without_catalog(app: Flask) -> list[str]:
+    from .translations import DOMAIN, locale_dirs
+
+    directory = TRANSLATIONS_DIR.get(app)
+    default = DEFAULT_LANGUAGE.get(app)
+    missing = []
+    for lang in LANGUAGES.get(app) or ():
+        if lang == default:
+            continue
+        paths = [os.path.join(directory or "", n, "LC_MESSAGES", DOMAIN + ".mo") for n in locale_dirs(lang)]
+        if not directory or not any(os.path.isfile(p) for p in paths):
+            missing.append(f"{lang!r} has no compiled catalog ({paths[0]})")
+    return missing
+
+
+def _stale_catalogs(app: Flask) -> list[str]:
+    from .translations import DOMAIN
+
+    directory = TRANSLATIONS_DIR.get(app)
+    stale = []
+    if directory and os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            po = os.path.join(directory, name, "LC_MESSAGES", DOMAIN + ".po")
+            mo = po[: -len(".po")] + ".mo"
+            if os.path.isfile(po) and (
+                not os.path.isfile(mo) or os.stat(po).st_mtime_ns > os.stat(mo).st_mtime_ns
+            ):
+                stale.append(f"{po} is newer than its .mo (or has none): its changes do not show")
+    return stale
+
+
+DEPLOY_CHECKS = (
+    Check(
+        "batteries.W160",
+        "warning",
+        "LANGUAGES",
+        "run 'batteries i18n init LANG', translate, 'batteries i18n compile' (or drop the language)",
+        _languages_without_catalog,
+    ),
+    Check(
+        "batteries.W161",
+        "warning",
+        "TRANSLATIONS_DIR",
+        "run 'batteries i18n compile' when building or deploying",
+        _stale_catalogs,
+    ),
+)
 
 ARG = "lang_code"
 ROOT_ENDPOINT = "batteries_i18n_root"
