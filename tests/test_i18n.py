@@ -379,12 +379,12 @@ def test_templates_trans_tags_plurals_and_escaping(german):
         '{{ _("Hello") }}|{{ _("Hello, %(name)s!", name=user) }}|'
         "{% trans count=n %}{{ count }} apple{% pluralize %}{{ count }} apples{% endtrans %}|"
         '{{ ngettext("%(num)d apple", "%(num)d apples", n) }}|'
-        '{{ _("<b>Bold</b> %(name)s", name=user) }}|{{ pgettext("month", "May") }}'
+        '{{ _("<b>Bold</b> %(name)s", name=user) }}|{{ pgettext("month", "May") }}|{{ get_locale() }}'
     )
     with german.test_request_context(headers={"Accept-Language": "de"}):
         out = render_template_string(source, user="<Ada>", n=1)
     assert out == (
-        "Hallo|Hallo, &lt;Ada&gt;!|1 apple|1 Apfel|<b>Fett</b> &lt;Ada&gt;|May"
+        "Hallo|Hallo, &lt;Ada&gt;!|1 apple|1 Apfel|<b>Fett</b> &lt;Ada&gt;|May|de"
     )
     with german.test_request_context(headers={"Accept-Language": "en"}):
         assert render_template_string(source, user="Ada", n=2).startswith("Hello|Hello, Ada!|2 apples")
@@ -414,3 +414,28 @@ def test_flask_babel_keeps_working(tmp_path):
     assert response.text == "Bonjour Bonjour Bonjour"
     with app.test_request_context(headers={"Accept-Language": "de"}):
         assert _("Hello") == "Hallo"  # Batteries' own functions keep Batteries' rules
+
+
+def test_translating_imports_no_babel(tmp_path):
+    """Babel is for the commands and the format filters: gettext and pages need none of it."""
+    import subprocess
+    import sys
+
+    from test_translations import write_catalog
+
+    write_catalog(tmp_path / "translations", "de", {"Hello": "Hallo"})
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.html").write_text("{% trans %}Hello{% endtrans %} {{ _('Hello') }}")
+    code = (
+        "import sys\n"
+        "from flask import render_template\n"
+        "from batteries import Batteries\n"
+        "from batteries.i18n import _\n"
+        f"app = Batteries('t', root_path={str(tmp_path)!r})\n"
+        "app.config['LANGUAGES'] = ['en', 'de']\n"
+        "app.add_url_rule('/', 'i', lambda: render_template('t.html') + ' ' + _('Hello'))\n"
+        "text = app.test_client().get('/', headers={'Accept-Language': 'de'}).text\n"
+        "print(text, 'babel' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "Hallo Hallo Hallo False"

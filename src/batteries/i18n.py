@@ -73,6 +73,7 @@ __all__ = [
     "ngettext",
     "npgettext",
     "pgettext",
+    "translations",
 ]
 
 LANGUAGES = Setting(
@@ -262,6 +263,12 @@ def _active() -> _Active:
     return t.cast(_Active, active)
 
 
+def translations() -> _gettext.NullTranslations:
+    """The current context's translations: the app's catalog, Batteries' under it (a stdlib
+    ``gettext`` translations object; an empty one outside an app)."""
+    return _active().translations
+
+
 def get_locale() -> str | None:
     """The current locale as a language code (``"de"``, ``"pt-BR"``); None outside an app."""
     return _active().locale
@@ -426,8 +433,8 @@ def _jinja_npgettext(context: str, singular: str, plural: str, num: int) -> str:
 
 
 def configure_jinja(app: Flask, env: Environment) -> None:
-    """Jinja's i18n extension (``{% trans %}``, ``_()``, ``ngettext``, newstyle placeholders)
-    and the ``format_*`` filters, on ``app``'s environment. An app that installs its own
+    """Jinja's i18n extension (``{% trans %}``, ``_()``, ``ngettext``, newstyle placeholders),
+    the ``format_*`` filters and ``get_locale()``, on ``app``'s environment. An app that installs its own
     gettext afterwards (Flask-Babel) replaces the callables; the filters stay."""
     from .translations import FILTERS
 
@@ -440,6 +447,7 @@ def configure_jinja(app: Flask, env: Environment) -> None:
         npgettext=_jinja_npgettext,
     )
     env.filters.update(FILTERS)
+    env.globals["get_locale"] = get_locale
 
 
 # -- language codes in URLs -------------------------------------------------------------------

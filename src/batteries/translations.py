@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timezone
 
 import click
 
-from .i18n import DEFAULT_LANGUAGE, TIMEZONE, TRANSLATIONS_DIR, get_locale
+from .i18n import DEFAULT_LANGUAGE, TIMEZONE, TRANSLATIONS_DIR, get_locale, translations
 from .i18n import gettext as _
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -164,9 +164,7 @@ class WTFormsTranslations:
         return _wtforms_catalog(locale).gettext(string) if locale else string
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        from .i18n import _active
-
-        text = _active().translations.ngettext(singular, plural, n)
+        text = translations().ngettext(singular, plural, n)
         if text not in (singular, plural):
             return t.cast(str, text)
         locale = get_locale()
