@@ -280,3 +280,17 @@ def test_a_request_that_uses_no_battery_imports_no_heavy_library(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_i18n_tiny():
+    """bench/i18n.py: the three contenders answer in German, rows and the gettext figure."""
+    result = load("i18n").main(["--tiny"])
+    check_rows(result)
+    assert {(r["case"], r["impl"]) for r in result["rows"]} == {
+        ("gettext", "stdlib"),
+        ("gettext", "flask-babel"),
+        ("gettext", "batteries"),
+        ("page", "flask-babel"),
+        ("page", "batteries"),
+    }
+    assert result["gettext_us"] > 0 and result["gettext_goal_us"] == 2.0

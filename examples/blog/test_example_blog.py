@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
@@ -42,10 +43,41 @@ def test_root_redirects_to_the_preferred_language(blog_client):
     assert german.headers["Location"] == "/de/"
 
 
-def test_index_in_both_languages(blog_client):
+def test_index_in_three_languages(blog_client):
     assert b"No posts yet." in blog_client.get("/en/").data
     assert "Noch keine Beiträge." in blog_client.get("/de/").get_data(as_text=True)
-    assert blog_client.get("/fr/").status_code == 404
+    assert "Aucun article pour l’instant." in blog_client.get("/fr/").get_data(as_text=True)
+    assert blog_client.get("/es/").status_code == 404
+
+
+def test_language_switch_keeps_the_page(blog_client, csrf_from):
+    register(blog_client, csrf_from)
+    login(blog_client, csrf_from)
+    write_post(blog_client, csrf_from, title="Bonjour")
+    page = blog_client.get("/de/posts/1?ref=x").get_data(as_text=True)
+    assert 'href="/en/posts/1?ref=x" hreflang="en"' in page
+    assert 'href="/fr/posts/1?ref=x" hreflang="fr"' in page
+    assert 'hreflang="de" lang="de" title="Deutsch" aria-current="true"' in page
+    index = blog_client.get("/fr/?page=1").get_data(as_text=True)
+    assert 'href="/de/?page=1" hreflang="de"' in index
+
+
+def test_german_forms_flashes_and_dates(blog_client, csrf_from):
+    token = csrf_from(blog_client.get("/de/auth/register").get_data(as_text=True))
+    response = blog_client.post(
+        "/de/auth/register",
+        data={"username": "", "password": "a", "confirm": "b", "csrf_token": token},
+    )
+    page = response.get_data(as_text=True)
+    assert "Benutzername" in page and "Passwort wiederholen" in page
+    assert "Dieses Feld wird benötigt." in page  # WTForms' own message, in German
+    assert "Die Passwörter müssen übereinstimmen" in page
+    register(blog_client, csrf_from, lang="de")
+    response = login(blog_client, csrf_from, lang="de")
+    assert "Willkommen, ada." in blog_client.get(response.headers["Location"]).get_data(as_text=True)
+    write_post(blog_client, csrf_from, lang="de")
+    page = blog_client.get("/de/posts/1").get_data(as_text=True)
+    assert re.search(r"ada · \d\d\.\d\d\.\d\d, \d\d:\d\d", page), page
 
 
 def test_register_login_flash(blog_client, csrf_from):

@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    i18n,
     migrations,
     mongo,
     spa,
@@ -72,6 +73,7 @@ BATTERIES: tuple[t.Any, ...] = (
     migrations,
     sqlite,
     mongo,
+    i18n,
 )
 
 #: Every configuration key Batteries knows, with its default and meaning.

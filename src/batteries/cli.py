@@ -26,7 +26,7 @@ from flask.cli import (
 from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
 
-from . import caching, migrations, sqla, tasks
+from . import caching, migrations, sqla, tasks, translations
 from ._dbcli import make_group as make_db_group
 from .config import ConfigError
 from .sessions import SECRET_KEY_HELP
@@ -244,6 +244,7 @@ def battery_commands() -> list[click.Command]:
         caching.cache_command,
         new_command,
         check_command,
+        translations.i18n_command,
     ]
 
 

@@ -37,6 +37,7 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from . import i18n
 from .flashing import pop_flashes, render_flashes, session_in_use
 from .state import get_state
 
@@ -76,6 +77,7 @@ def configure_environment(app: Flask, env: Environment) -> None:
         js_urls=js_urls,
         csrf_token=csrf_token,
     )
+    i18n.configure_jinja(app, env)
 
 
 # -- globals -------------------------------------------------------------------------------

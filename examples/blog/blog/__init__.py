@@ -2,7 +2,8 @@
 
 Every battery working together: logins, posts in SQLAlchemy, WTForms with CSRF, flashes, an image
 upload with a progress bar, a cached index, a Celery task (a digest e-mail written to the
-instance folder), English and German URLs, and a JSON API whose delete is reachable from an HTML
+instance folder), English, German and French pages (gettext catalogs in
+``blog/translations``, language in the URL), and a JSON API whose delete is reachable from an HTML
 form through method override. With no configuration it runs on SQLite, a filesystem cache and
 the embedded SQLite broker, all in ``instance/``.
 
@@ -16,8 +17,9 @@ from typing import Any
 from flask import redirect, request, url_for
 
 from batteries import Batteries, db
+from batteries.i18n import best_language
 
-LANGUAGES = ("en", "de")
+LANGUAGES = ("en", "de", "fr")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Batteries:
@@ -28,19 +30,27 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
         LOGIN_VIEW="auth.login",
         UPLOAD_ALLOWED_EXTENSIONS={"png", "jpg", "jpeg", "gif", "webp"},
         CELERY={"task_ignore_result": False},
+        LANGUAGES=list(LANGUAGES),
     )
     if config:
         app.config.update(config)
 
     from . import api, auth, models, posts, tasks  # noqa: F401
-    from .text import _
 
-    app.add_template_global(_, "_")
+    @app.template_global()
+    def language_url(code: str) -> str:
+        """This page in language ``code``: same view, same arguments, same query string."""
+        endpoint = request.endpoint
+        if endpoint is None or not (request.view_args is not None and endpoint.startswith(
+            ("posts.", "auth.")
+        )):
+            return url_for("posts.index", lang_code=code)
+        return url_for(endpoint, **{**request.args.to_dict(), **request.view_args, "lang_code": code})
 
     @app.get("/")
     def root():
         """Send visitors to the posts in the language their browser prefers."""
-        language = request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+        language = best_language(request.accept_languages, LANGUAGES, LANGUAGES[0])
         return redirect(url_for("posts.index", lang_code=language))
 
     app.register_blueprint(auth.bp)

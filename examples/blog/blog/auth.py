@@ -1,4 +1,4 @@
-"""Register, log in, log out — under /en/auth/... and /de/auth/..."""
+"""Register, log in, log out — under /en/auth/..., /de/auth/... and /fr/auth/..."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from flask import g, redirect, render_template, url_for
 
 from batteries import Blueprint, db, flash, login_user, logout_user
 from batteries.auth import check_password, hash_password, safe_next
-from batteries.i18n import localize
+from batteries.i18n import _, localize
 
 from . import LANGUAGES
 from .forms import LoginForm, RegisterForm
 from .models import User
-from .text import _
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 localize(bp, LANGUAGES, "en")
@@ -42,7 +41,7 @@ def login():
         stored = user.password_hash if user is not None else None
         if check_password(stored, form.password.data) and user is not None:
             login_user(user)
-            flash.success(_("Welcome, {name}.").format(name=user.username))
+            flash.success(_("Welcome, %(name)s.", name=user.username))
             return redirect(safe_next(url_for("posts.index")))
         flash.error(_("Wrong username or password."))
     return render_template("auth/login.html", form=form)

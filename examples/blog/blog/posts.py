@@ -5,14 +5,13 @@ from __future__ import annotations
 from flask import abort, jsonify, redirect, request, url_for
 
 from batteries import Blueprint, cached, current_user, db, flash, login_required, templated
-from batteries.i18n import localize
+from batteries.i18n import _, localize
 from batteries.uploads import UploadNotAllowed, save_upload, send_upload
 
 from . import LANGUAGES
 from .forms import PostForm
 from .models import Post
 from .tasks import send_digest
-from .text import _
 
 bp = Blueprint("posts", __name__)
 localize(bp, LANGUAGES, "en")
