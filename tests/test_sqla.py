@@ -568,9 +568,7 @@ def test_postgresql_down_then_back_recovers_on_its_own(pg_app):
     proxy.start()
     schema_options = pg_app.config["DATABASE_ENGINE_OPTIONS"]
     pg_app.config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test"
-    engine = db.get_engine(pg_app)  # built before the URL change: rebuild through the proxy
-    pg_app.extensions["batteries"].sqla_engines.clear()
-    engine.dispose()
+    db.forget_engines(pg_app)  # built before the URL change: rebuild through the proxy
     pg_app.config["DATABASE_ENGINE_OPTIONS"] = schema_options
     client = pg_app.test_client()
     try:
@@ -718,10 +716,7 @@ def test_paginate_counts_only_when_the_page_is_full(sqlite_app):
 
 def _rebuild_engine(app, **connect_args) -> None:
     """Drop the app's engine so the next use builds one with these extra connect_args."""
-    state = app.extensions["batteries"]
-    for engine in state.sqla_engines.values():
-        engine.dispose()
-    state.sqla_engines.clear()
+    db.forget_engines(app)
     options = dict(app.config.get("DATABASE_ENGINE_OPTIONS") or {})
     options["connect_args"] = {**options.get("connect_args", {}), **connect_args}
     app.config["DATABASE_ENGINE_OPTIONS"] = options

@@ -123,16 +123,26 @@ def connect(app: Flask | None = None) -> t.Any:
 
 def _register(app: Flask, alias: str, settings: dict[str, t.Any]) -> None:
     import mongoengine
-    from mongoengine.connection import _connection_settings
 
     owner = _owners.get(alias)
     if owner is not None and owner[0]() is app and owner[1] == settings:
         return
-    if owner is None or owner[1] != settings or alias not in _connection_settings:
+    if owner is None or owner[1] != settings or not _registered(alias):
         mongoengine.disconnect(alias)
         mongoengine.connect(**settings)
     _owners[alias] = (weakref.ref(app), settings)
     weakref.finalize(app, _app_freed, alias, settings)
+
+
+def _registered(alias: str) -> bool:
+    """Whether MongoEngine still knows ``alias`` (code outside Batteries may disconnect it)."""
+    from mongoengine.connection import ConnectionFailure, get_connection
+
+    try:
+        get_connection(alias)  # pymongo's client connects lazily: this opens no socket
+    except ConnectionFailure:
+        return False
+    return True
 
 
 #: aliases whose app was freed while the lock was held (handled by the next connect)

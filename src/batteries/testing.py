@@ -101,7 +101,6 @@ def db(app: Flask) -> t.Iterator[t.Any]:
     Use one thread (the test client does); ``db.engine.connect()`` bypasses the transaction.
     """
     from .sqla import db as database
-    from .state import get_state
 
     with app.app_context():
         database.create_all()
@@ -116,12 +115,10 @@ def db(app: Flask) -> t.Iterator[t.Any]:
         saved_level = driver.isolation_level
         driver.isolation_level = None
         driver.execute("BEGIN")
-    binds = get_state(app).sqla_test_binds  # type: ignore[attr-defined]
-    binds[database._key] = connection
     try:
-        yield database
+        with database.bound_to(app, connection):
+            yield database
     finally:
-        binds.pop(database._key, None)
         if transaction.is_active:
             transaction.rollback()
         if legacy_sqlite:
