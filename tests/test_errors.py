@@ -191,3 +191,31 @@ def test_error_body_helper():
         "message": MethodNotAllowed.description,
         "status": 405,
     }
+
+
+def test_error_names_are_batteries_own_whatever_werkzeug_says(app):
+    # Werkzeug 3.2 takes reason phrases from http.HTTPStatus ("I'm a Teapot"); ours stay put.
+    from werkzeug.exceptions import HTTPException
+
+    from batteries.errors import ERROR_NAMES, error_name
+
+    class Mine(HTTPException):
+        code = 422
+        name = "Invalid Widget"
+
+    class Odd(HTTPException):
+        code = 499
+
+    assert error_name(Mine()) == "Invalid Widget"
+    assert error_name(Odd()) == "Error"
+    for code, name in ERROR_NAMES.items():
+        assert 400 <= code < 600 and name.strip() == name
+
+    @app.route("/mine")
+    def mine():
+        raise Mine()
+
+    client = app.test_client()
+    assert client.get("/mine", headers=JSON).json["error"] == "Invalid Widget"
+    assert client.get("/teapot", headers=JSON).json["error"] == "I'm a teapot"
+    assert client.get("/missing-page", headers=JSON).json["error"] == "Not Found"
