@@ -852,3 +852,22 @@ def test_postgresql_lock_timeout_is_503_busy(pg_app):
     admin.dispose()
     assert client.post("/rename").status_code == 200
     assert _names(client) == ["bob"]
+
+
+def test_sqlite_files_the_engine_creates_are_private(tmp_path):
+    # (#13) the default database of batteries.db, and its WAL files: 0600, new folders 0700
+    import os
+    import stat
+
+    from batteries import Batteries
+
+    app = Batteries("private", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+    app.config.update(TESTING=True, SECRET_KEY="k")
+    with app.app_context():
+        db.session.execute(db.text("create table t (x integer)"))
+        db.session.commit()
+        folder = tmp_path / "inst"
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        for name in ("app.sqlite", "app.sqlite-wal", "app.sqlite-shm"):
+            assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
+    db.forget_engines(app)

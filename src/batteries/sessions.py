@@ -82,7 +82,7 @@ def ensure_dev_secret_key(app: Flask) -> bool:
     except FileNotFoundError:
         key = ""
     if not key:
-        os.makedirs(app.instance_path, exist_ok=True)
+        os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # a new folder: ours only
         key = secrets.token_hex(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
