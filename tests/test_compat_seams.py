@@ -72,3 +72,20 @@ def test_deferred_builder_rule_compiles_builders_on_first_build_only():
 
 
 # -- cachelib, SQLite, others ----------------------------------------------------------------
+
+
+def test_is_plain_select_sees_each_clause_sqlalchemy_keeps():
+    from sqlalchemy import column, func, select, table
+
+    t = table("t", column("a"), column("b"))
+    base = select(t.c.a).where(t.c.b > 1).order_by(t.c.a)
+    assert _compat.is_plain_select(base)
+    assert _compat.is_plain_select(base.join(table("u", column("a")), t.c.a == column("a")))
+    for changed in (
+        base.distinct(),
+        base.group_by(t.c.a),
+        base.group_by(t.c.a).having(func.count() > 1),
+        base.limit(3),
+        base.offset(3),
+    ):
+        assert not _compat.is_plain_select(changed), changed

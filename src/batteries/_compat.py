@@ -58,3 +58,16 @@ _BUILD_ON_FIRST_USE = {flag: _build_on_first_use(flag) for flag in (False, True)
 
 
 # -- cachelib, SQLite, others ----------------------------------------------------------------
+
+
+def is_plain_select(statement: t.Any) -> bool:
+    """Whether a SQLAlchemy ``Select`` has no DISTINCT, GROUP BY, HAVING, LIMIT or OFFSET, so
+    its rows can be counted by swapping its columns for ``count(*)`` (SQLAlchemy has no public
+    accessor for these clauses; a count over a subquery is the safe fallback)."""
+    return (
+        not statement._distinct
+        and not statement._group_by_clauses
+        and not statement._having_criteria
+        and statement._limit_clause is None
+        and statement._offset_clause is None
+    )

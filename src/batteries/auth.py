@@ -88,9 +88,9 @@ UserLoader = t.Callable[[t.Any], t.Any]
 
 #: Session key holding the logged-in user's id (Flask-Login's is ``_user_id``).
 SESSION_KEY = "_batteries_user_id"
-#: ``g.__dict__`` key of the per-request cache of the loaded user.
+#: ``g`` attribute holding the per-request cache of the loaded user.
 _G_USER = "_batteries_user"
-#: ``g.__dict__`` key of the pending remember-cookie change of this request.
+#: ``g`` attribute holding the pending remember-cookie change of this request.
 _G_REMEMBER = "_batteries_remember"
 #: Salt of the remember cookie's signature (keeps it apart from the session's).
 REMEMBER_SALT = "batteries.auth.remember"
@@ -228,17 +228,17 @@ def _get_user() -> t.Any:
     if not has_request_context():
         return ANONYMOUS
     req = request._get_current_object()  # type: ignore[attr-defined]
-    cached = g.__dict__.get(_G_USER)
+    cached = g.get(_G_USER)
     # Keyed on the request: an app context kept open around several test requests reuses ``g``.
     if cached is not None and cached[0] is req:
         return cached[1]
     user = _load_user(current_app._get_current_object())  # type: ignore[attr-defined]
-    g.__dict__[_G_USER] = (req, user)
+    setattr(g, _G_USER, (req, user))
     return user
 
 
 def _set_user(user: t.Any) -> None:
-    g.__dict__[_G_USER] = (request._get_current_object(), user)  # type: ignore[attr-defined]
+    setattr(g, _G_USER, (request._get_current_object(), user))  # type: ignore[attr-defined]
 
 
 def _load_user(app: Flask) -> t.Any:
@@ -379,7 +379,7 @@ def _remember_seconds(app: Flask) -> int:
 
 
 def _pending_remember() -> tuple[t.Any, str | None] | None:
-    pending = g.__dict__.get(_G_REMEMBER)
+    pending = g.get(_G_REMEMBER)
     if pending is not None and pending[0] is request._get_current_object():  # type: ignore[attr-defined]
         return pending  # type: ignore[no-any-return]
     return None
@@ -388,14 +388,14 @@ def _pending_remember() -> tuple[t.Any, str | None] | None:
 def _remember_later(token: str | None) -> None:
     """Set (``token``) or delete (None) the remember cookie on this request's response."""
     registered = _pending_remember() is not None
-    g.__dict__[_G_REMEMBER] = (request._get_current_object(), token)  # type: ignore[attr-defined]
+    setattr(g, _G_REMEMBER, (request._get_current_object(), token))  # type: ignore[attr-defined]
     if not registered:  # else the callback is registered already and reads the latest decision
         after_this_request(_apply_remember)
 
 
 def _apply_remember(response: Response) -> Response:
     pending = _pending_remember()
-    g.__dict__.pop(_G_REMEMBER, None)
+    g.pop(_G_REMEMBER, None)
     if pending is None:
         return response
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]

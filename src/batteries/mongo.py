@@ -51,7 +51,7 @@ from .config import Setting
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
-CONFIG = (
+(MONGODB_SETTINGS,) = CONFIG = (
     Setting(
         "MONGODB_SETTINGS",
         None,
@@ -74,7 +74,7 @@ def init_app(app: Flask) -> None:
     Nothing is imported and nothing is hooked for an app without the key (it can still call
     :func:`connect`, or use the helpers, which connect on first use).
     """
-    if app.config.get("MONGODB_SETTINGS"):
+    if MONGODB_SETTINGS.get(app):
         from flask import appcontext_pushed
 
         appcontext_pushed.connect(_on_push, sender=app)
@@ -86,7 +86,7 @@ def _on_push(app: Flask, **_: t.Any) -> None:
 
 def settings_of(app: Flask) -> list[dict[str, t.Any]]:
     """The app's connection settings, one dict per alias, with Batteries' defaults."""
-    raw = app.config.get("MONGODB_SETTINGS")
+    raw = MONGODB_SETTINGS.get(app)
     if not raw:
         raise RuntimeError(
             "batteries.mongo needs MONGODB_SETTINGS, e.g. "
