@@ -204,3 +204,15 @@ def test_dispatched_tenants_get_a_database_file_each(tmp_path):
             get_db().commit()
     with one.app_context():
         assert [row["name"] for row in query_db("select name from t")] == ["one"]
+
+
+def test_a_custom_g_class_without_dict_methods(app):
+    # Flask lets app_ctx_globals_class be any class (Flask's own suite uses one without
+    # get/pop): the data batteries keep their connections in its __dict__.
+    class PlainGlobals:
+        pass
+
+    app.app_ctx_globals_class = PlainGlobals
+    with app.app_context():
+        assert query_db("select name from user", one=True)["name"] == "ann"
+        assert db.session.execute(db.text("select count(*) from user")).scalar() == 1

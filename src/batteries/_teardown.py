@@ -41,13 +41,13 @@ def init_app(app: Flask) -> None:
 
 def on_teardown(callback: t.Callable[[BaseException | None], None]) -> None:
     """Call ``callback(exc)`` when the current app context ends (needs an app context)."""
-    g.setdefault(KEY, []).append(callback)
+    g.__dict__.setdefault(KEY, []).append(callback)
 
 
 def run(exc: BaseException | None) -> None:
     if not has_app_context():
         return
-    callbacks = g.pop(KEY, None)
+    callbacks = g.__dict__.pop(KEY, None)
     if callbacks:
         for callback in reversed(callbacks):
             try:

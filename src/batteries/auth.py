@@ -228,7 +228,7 @@ def _get_user() -> t.Any:
     if not has_request_context():
         return ANONYMOUS
     req = request._get_current_object()  # type: ignore[attr-defined]
-    cached = g.get(_G_USER)
+    cached = g.__dict__.get(_G_USER)
     # Keyed on the request: an app context kept open around several test requests reuses ``g``.
     if cached is not None and cached[0] is req:
         return cached[1]
@@ -379,7 +379,7 @@ def _remember_seconds(app: Flask) -> int:
 
 
 def _pending_remember() -> tuple[t.Any, str | None] | None:
-    pending = g.get(_G_REMEMBER)
+    pending = g.__dict__.get(_G_REMEMBER)
     if pending is not None and pending[0] is request._get_current_object():  # type: ignore[attr-defined]
         return pending  # type: ignore[no-any-return]
     return None
@@ -395,7 +395,7 @@ def _remember_later(token: str | None) -> None:
 
 def _apply_remember(response: Response) -> Response:
     pending = _pending_remember()
-    g.pop(_G_REMEMBER, None)
+    g.__dict__.pop(_G_REMEMBER, None)
     if pending is None:
         return response
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -251,7 +251,7 @@ def csrf_token() -> str:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     keys, limit = _settings(app)
     secret = session.get(SESSION_KEY)
-    cached = g.get(_G_TOKEN)
+    cached = g.__dict__.get(_G_TOKEN)
     if cached is not None and secret is not None and cached[0] == secret:
         return cached[1]  # type: ignore[no-any-return]
     if not isinstance(secret, str) or not _SECRET_RE.match(secret):
@@ -288,7 +288,7 @@ def check_token(token: object) -> str | None:
         valid |= hmac.compare_digest(_sign(key, secret, expires).encode("ascii"), signature)
     if not valid:
         # A secret made during this request means the client's session had none.
-        return "no-session" if g.get(_G_NEW_SECRET) == secret else "mismatch"
+        return "no-session" if g.__dict__.get(_G_NEW_SECRET) == secret else "mismatch"
     if expires and limit is not None and _stamp(now()) > int(expires):
         return "expired"
     return None
@@ -299,8 +299,8 @@ def rotate() -> None:
     :func:`csrf_token` makes a new secret. ``login_user``/``logout_user`` call it (as does a
     login through the remember cookie), so a token planted before a login is useless after."""
     session.pop(SESSION_KEY, None)
-    g.pop(_G_TOKEN, None)
-    g.pop(_G_NEW_SECRET, None)
+    g.__dict__.pop(_G_TOKEN, None)
+    g.__dict__.pop(_G_NEW_SECRET, None)
 
 
 def has_secret() -> bool:
@@ -359,7 +359,7 @@ def is_exempt(app: Flask) -> bool:
 
 def request_passed() -> bool:
     """True when this request was already found same-origin (or exempt) by the app-wide check."""
-    return bool(g.get(_G_PASSED))
+    return bool(g.__dict__.get(_G_PASSED))
 
 
 # -- app-wide protection ---------------------------------------------------------------

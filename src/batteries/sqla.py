@@ -184,7 +184,7 @@ class SQLAlchemy:
         _teardown.init_app(app)
 
     def _close_current(self, exc: BaseException | None) -> None:
-        session = g.pop(self._key, None)
+        session = g.__dict__.pop(self._key, None)
         if session is not None:
             _close(session, exc)
 
@@ -247,7 +247,7 @@ class SQLAlchemy:
                 "db.session needs an app context: use it in a request, a CLI command, or inside "
                 "'with app.app_context():'."
             )
-        session = g.get(self._key)
+        session = g.__dict__.get(self._key)
         if session is None:
             session = self.make_session(current_app._get_current_object())  # type: ignore[attr-defined]
             setattr(g, self._key, session)
@@ -286,7 +286,7 @@ class SQLAlchemy:
     def _remove_session(self, exc: BaseException | None) -> None:
         if not has_app_context():
             return
-        session = g.pop(self._key, None)
+        session = g.__dict__.pop(self._key, None)
         if session is not None:
             _close(session, exc)
 

@@ -113,7 +113,7 @@ def init_app(app: Flask) -> None:
 
 
 def _close_db(exc: BaseException | None) -> None:
-    connection = g.pop(_KEY, None)
+    connection = g.__dict__.pop(_KEY, None)
     if connection is not None:
         connection.close()
 
@@ -137,7 +137,7 @@ def connect(path: str) -> sqlite3.Connection:
 
 def get_db() -> sqlite3.Connection:
     """The current app context's connection, opened on first use."""
-    connection = g.get(_KEY)
+    connection = g.__dict__.get(_KEY)
     if connection is None:
         connection = connect(database_path(current_app))
         setattr(g, _KEY, connection)
