@@ -119,7 +119,7 @@ def run_suite(python: Path, workdir: Path, cwd: Path, plain: bool) -> dict[str, 
     proc = subprocess.run(
         [str(python), "-m", "pytest", "-p", "batteries_compat_plugin", "-rfE",
          *(["-p", "no:batteries"] if plain else []),
-         "-p", "no:cacheprovider", "tests"],
+         "-p", "no:cacheprovider", "--continue-on-collection-errors", "tests"],
         cwd=cwd, env=env, text=True, capture_output=True,
     )
     last = [line for line in proc.stdout.splitlines() if line.strip()][-1:] or [""]
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         good = (
             (result["passed"], result["failed"], result["failures"])
             == (plain["passed"], plain["failed"], plain["failures"])
-            and int(plain["passed"]) > 0  # type: ignore[call-overload]
+            # something ran (on Flask main with Werkzeug main, plain Flask may fail a suite)
+            and int(plain["passed"]) + int(plain["failed"]) > 0  # type: ignore[call-overload]
             and "batteries.Batteries" in str(result["header"])
         )
         ok = ok and good
