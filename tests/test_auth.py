@@ -74,7 +74,7 @@ def site(app: Batteries, users: dict[str, User]) -> Batteries:
             user = users[request.form["id"]]
             if not login_user(user, remember=bool(request.form.get("remember"))):
                 return "inactive", 403
-            return redirect(safe_next())
+            return redirect(safe_next(), 302)
         return "login page"
 
     @bp.post("/logout")
@@ -786,3 +786,66 @@ def test_exports():
     assert batteries.login_required is login_required
     for setting in auth.CONFIG:
         assert Batteries.default_config[setting.key] == setting.default
+
+
+# -- a login through the remember cookie (#13) ------------------------------------------------
+
+
+def test_remember_cookie_login_rotates_the_session_like_login_user(site):
+    from batteries.csrf import SESSION_KEY as CSRF_KEY
+
+    client = site.test_client()
+    login(client, remember="1")
+    with client.session_transaction() as sess:
+        sess.clear()  # the session is gone; someone planted values and a CSRF secret
+        sess["cart"] = ["planted"]
+        sess[CSRF_KEY] = "0" * 64
+        sess["_flashes"] = [("info", "kept")]
+    assert client.get("/whoami").text == "1"
+    with client.session_transaction() as sess:
+        assert "cart" not in sess
+        assert CSRF_KEY not in sess
+        assert sess["_flashes"] == [("info", "kept")]
+        assert sess[SESSION_KEY] == "1"
+
+
+# -- current_user in templates (#20) ----------------------------------------------------------
+
+PROBE = "{{ current_user is defined }} {{ batteries_current_user is defined }}"
+
+
+def test_current_user_is_undefined_in_templates_of_an_app_without_a_user_loader(app):
+    # What Flask does: a template sees current_user only if an extension injects it.
+    app.get("/probe")(lambda: render_template_string(PROBE))
+    assert app.test_client().get("/probe").text == "False True"
+
+
+def test_current_user_appears_with_a_user_loader(app, users):
+    app.user_loader(users.get)
+    app.get("/probe")(lambda: render_template_string(PROBE))
+    assert app.test_client().get("/probe").text == "True True"
+
+
+def test_flask_jwt_extended_like_app_has_no_current_user_in_templates(app):
+    """Flask-JWT-Extended defines a current_user proxy but no context processor: its test
+    ``test_no_add_context_processor`` expects the name undefined in templates (#20)."""
+    pytest.importorskip("flask_jwt_extended")
+    from flask_jwt_extended import JWTManager, create_access_token, jwt_required
+
+    app.config["JWT_SECRET_KEY"] = "a-secret-of-at-least-32-bytes-for-hs256!"
+    jwt = JWTManager(app)
+
+    @jwt.user_lookup_loader
+    def lookup(header, data):
+        return {"name": data["sub"]}
+
+    @app.get("/page")
+    @jwt_required()
+    def page():
+        return render_template_string("{{ current_user is defined }} {{ current_user | string }}")
+
+    with app.app_context():
+        token = create_access_token("ann")
+    response = app.test_client().get("/page", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.text == "False "

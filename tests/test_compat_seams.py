@@ -6,13 +6,86 @@ relies on, so the break shows in this file rather than as a wrong behaviour some
 
 from __future__ import annotations
 
+from werkzeug.routing import Map, Rule
+
+from batteries import _compat
+
 # -- Flask -----------------------------------------------------------------------------------
 
 
 # -- Werkzeug --------------------------------------------------------------------------------
 
 
+def _rule_in_map(cls: type[Rule], rule: str = "/a/<int:id>") -> Rule:
+    made = cls(rule, endpoint="a")
+    Map([made])
+    return made
+
+
+def test_werkzeug_rule_compile_asks_compile_builder_for_both_builders():
+    asked = []
+
+    class Spy(Rule):
+        def _compile_builder(self, append_unknown=True):
+            asked.append(append_unknown)
+            return super()._compile_builder(append_unknown)
+
+    rule = _rule_in_map(Spy)
+    assert sorted(asked) == [False, True]
+    # stored where build() looks, as functions bound to the rule
+    assert vars(rule)["_build"].__self__ is rule
+    assert vars(rule)["_build_unknown"].__self__ is rule
+
+
+def test_werkzeug_rule_build_calls_the_stored_builders():
+    rule = _rule_in_map(Rule)
+    rule._build = lambda **values: ("", "known")
+    rule._build_unknown = lambda **values: ("", "unknown")
+    assert rule.build({"id": 1}, append_unknown=False) == ("", "known")
+    assert rule.build({"id": 1}) == ("", "unknown")
+
+
+def test_compile_rule_builder_stores_werkzeugs_builder():
+    rule = _rule_in_map(Rule)
+    builder = _compat.compile_rule_builder(rule, True)
+    assert vars(rule)["_build_unknown"] is builder and builder.__self__ is rule
+    assert rule.build({"id": 3, "q": "x"}) == ("", "/a/3?q=x")
+    assert _compat.compile_rule_builder(rule, False)(id=4) == ("", "/a/4")
+
+
+def test_deferred_builder_rule_compiles_builders_on_first_build_only():
+    rule = _rule_in_map(_compat.DeferredBuilderRule)
+    stand_in = vars(rule)["_build_unknown"]
+    assert stand_in.__func__.__module__ == "batteries._compat"
+    assert rule.build({"id": 3, "q": "x"}) == ("", "/a/3?q=x")
+    compiled = vars(rule)["_build_unknown"]
+    assert compiled is not stand_in and compiled.__self__ is rule
+    assert rule.build({"id": 4}) == ("", "/a/4")
+    assert vars(rule)["_build_unknown"] is compiled
+    assert rule.build({"id": 5}, append_unknown=False) == ("", "/a/5")
+    # a URL variable called "self" still builds (the stand-in takes the rule positionally)
+    odd = _rule_in_map(_compat.DeferredBuilderRule, "/s/<self>")
+    assert odd.build({"self": "x"}) == ("", "/s/x")
+
+
 # -- Celery and kombu ------------------------------------------------------------------------
 
 
 # -- cachelib, SQLite, others ----------------------------------------------------------------
+
+
+def test_is_plain_select_sees_each_clause_sqlalchemy_keeps():
+    from sqlalchemy import column, func, select, table
+
+    t = table("t", column("a"), column("b"))
+    base = select(t.c.a).where(t.c.b > 1).order_by(t.c.a)
+    assert _compat.is_plain_select(base)
+    assert _compat.is_plain_select(base.join(table("u", column("a")), t.c.a == column("a")))
+    for changed in (
+        base.distinct(),
+        base.group_by(t.c.a),
+        base.group_by(t.c.a).having(func.count() > 1),
+        base.limit(3),
+        base.offset(3),
+    ):
+        assert not _compat.is_plain_select(changed), changed

@@ -266,3 +266,29 @@ def test_apps_own_handler_wins(tmp_path):
         return "mine", 404
 
     assert app.test_client().get("/missing").data == b"mine"
+def test_error_names_are_batteries_own_whatever_werkzeug_says(app):
+    # Werkzeug 3.2 takes reason phrases from http.HTTPStatus ("I'm a Teapot"); ours stay put.
+    from werkzeug.exceptions import HTTPException
+
+    from batteries.errors import ERROR_NAMES, error_name
+
+    class Mine(HTTPException):
+        code = 422
+        name = "Invalid Widget"
+
+    class Odd(HTTPException):
+        code = 499
+
+    assert error_name(Mine()) == "Invalid Widget"
+    assert error_name(Odd()) == "Error"
+    for code, name in ERROR_NAMES.items():
+        assert 400 <= code < 600 and name.strip() == name
+
+    @app.route("/mine")
+    def mine():
+        raise Mine()
+
+    client = app.test_client()
+    assert client.get("/mine", headers=JSON).json["error"] == "Invalid Widget"
+    assert client.get("/teapot", headers=JSON).json["error"] == "I'm a teapot"
+    assert client.get("/missing-page", headers=JSON).json["error"] == "Not Found"

@@ -166,3 +166,28 @@ def test_flashes_in_json_errors(client, app):
 
 def test_repr():
     assert "flash" in repr(flash)
+
+
+def test_flashes_get_flashed_messages_took_are_not_lost(app):
+    # Flask keeps what get_flashed_messages took for the rest of the request (on 3.1 in the
+    # request context, on 3.2 in the app context): the session class remembers that list.
+    @app.post("/set")
+    def set_():
+        flash.info("i")
+        flash.error("e")
+        return ""
+
+    @app.get("/read")
+    def read():
+        errors = get_flashed_messages(category_filter=["error"])
+        shown = pop_flashes(["info"])
+        return {"errors": errors, "shown": shown, "left": get_flashed_messages(True)}
+
+    client = app.test_client()
+    client.post("/set")
+    assert client.get("/read").json == {
+        "errors": ["e"],
+        "shown": [["info", "i"]],
+        "left": [["error", "e"]],
+    }
+    assert client.get("/read").json == {"errors": [], "shown": [], "left": []}

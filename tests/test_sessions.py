@@ -108,6 +108,7 @@ def test_debug_generates_and_keeps_a_key(tmp_path):
     key_file = tmp_path / "instance" / DEV_KEY_FILE
     assert key_file.exists()
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(key_file.parent).st_mode) == 0o700  # the folder it made
     key = app.secret_key
     assert key and len(key) >= 32
     # A second app (a reloader restart) reads the same key back: sessions survive.

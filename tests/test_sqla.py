@@ -21,11 +21,11 @@ from _services import service_up
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from batteries import Batteries, db
 from batteries.cli import cli
-from batteries.sqla import Pagination, SQLAlchemy
+from batteries.sqla import SQLAlchemy
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIA_ROOT = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -373,79 +373,6 @@ def test_paginate_pages(dbapp):
     assert client.get("/authors?page=2&per_page=10").json["names"][0] == "author 010"
 
 
-@pytest.mark.parametrize(
-    "query", ["page=4", "page=0", "page=-1", "page=abc", "page=1.5", "per_page=0",
-              "per_page=x", f"page={10**30}", "page=99999999999999999",
-              "page=1_0", "page=%2B2", "page=%201", "page=" + "9" * 5000]
-)
-def test_paginate_bad_values_are_404(sqlite_app, query):
-    _fill(sqlite_app, 45)
-    r = sqlite_app.test_client().get(f"/authors?{query}", headers={"Accept": "application/json"})
-    assert r.status_code == 404, r.data
-    assert r.json["error"] == "Not Found"
-
-
-def test_paginate_clamps_per_page_and_empty_first_page(sqlite_app):
-    client = sqlite_app.test_client()
-    empty = client.get("/authors").json
-    assert (empty["names"], empty["total"], empty["pages"]) == ([], 0, 0)
-    _fill(sqlite_app, 150)
-    clamped = client.get("/authors?per_page=1000").json
-    assert clamped["per_page"] == 100 and len(clamped["names"]) == 100
-    assert client.get("/authors?page=").json["page"] == 1
-
-
-def test_paginate_error_out_false_and_explicit_arguments(sqlite_app):
-    _fill(sqlite_app, 5)
-    with sqlite_app.test_request_context("/?page=zzz&per_page=-3"):
-        page = db.paginate(select(Author).order_by(Author.id), error_out=False)
-        assert (page.page, page.per_page, len(page.items)) == (1, 20, 5)
-        past = db.paginate(select(Author), page=9, per_page=2, error_out=False)
-        assert past.items == [] and past.total == 5
-        explicit = db.paginate(select(Author).order_by(Author.id), page=2, per_page=2)
-        assert [a.name for a in explicit.items] == ["author 002", "author 003"]
-
-
-def test_paginate_other_statement_shapes(sqlite_app):
-    with sqlite_app.app_context():
-        ann = Author(name="ann", books=[Book(title=f"b{i}") for i in range(3)])
-        bob = Author(name="bob", books=[Book(title="x")])
-        db.session.add_all([ann, bob])
-        db.session.commit()
-    with sqlite_app.test_request_context("/?per_page=1"):
-        # joined eager loading of a collection: one author per page, all its books
-        page = db.paginate(select(Author).options(joinedload(Author.books)).order_by(Author.id))
-        assert page.total == 2 and len(page.items[0].books) == 3
-        # several columns: rows without the count
-        rows = db.paginate(select(Author.name, Author.id).order_by(Author.id), per_page=5)
-        assert rows.items == [("ann", 1), ("bob", 2)]
-        # DISTINCT falls back to a separate count
-        titles = db.paginate(select(Book.author_id).distinct().order_by(Book.author_id))
-        assert titles.total == 2 and titles.items == [1]
-        # a single column
-        names = db.paginate(select(Author.name).order_by(Author.name), per_page=5)
-        assert names.items == ["ann", "bob"]
-        # a join with a filter: the count is of the joined rows, like the items
-        joined = select(Author.name, Book.title).join(Author.books).where(Book.title != "x")
-        pairs = db.paginate(joined.order_by(Book.id), per_page=2)
-        assert pairs.total == 3 and pairs.items == [("ann", "b0"), ("ann", "b1")]
-        # GROUP BY counts groups
-        grouped = select(Book.author_id, func.count()).group_by(Book.author_id)
-        groups = db.paginate(grouped.order_by(Book.author_id), per_page=1)
-        assert groups.total == 2 and groups.items == [(1, 3)]
-
-
-def test_pagination_navigation():
-    page = Pagination(list(range(10)), page=5, per_page=10, total=200)
-    assert page.pages == 20
-    assert (page.has_prev, page.prev_num, page.has_next, page.next_num) == (True, 4, True, 6)
-    assert list(page.iter_pages()) == [1, 2, 3, 4, 5, 6, 7, 8, None, 19, 20]
-    assert list(Pagination([], 1, 10, 0).iter_pages()) == []
-    last = Pagination([1], 3, 10, 21)
-    assert (last.has_next, last.next_num, list(last.iter_pages())) == (False, None, [1, 2, 3])
-    assert list(Pagination([1], 1, 10, 10).iter_pages()) == [1]
-
-
 # -- integrity ---------------------------------------------------------------------------------
 
 
@@ -568,9 +495,7 @@ def test_postgresql_down_then_back_recovers_on_its_own(pg_app):
     proxy.start()
     schema_options = pg_app.config["DATABASE_ENGINE_OPTIONS"]
     pg_app.config["DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/test"
-    engine = db.get_engine(pg_app)  # built before the URL change: rebuild through the proxy
-    pg_app.extensions["batteries"].sqla_engines.clear()
-    engine.dispose()
+    db.forget_engines(pg_app)  # built before the URL change: rebuild through the proxy
     pg_app.config["DATABASE_ENGINE_OPTIONS"] = schema_options
     client = pg_app.test_client()
     try:
@@ -695,33 +620,9 @@ def test_cli_db_init_database_down_is_a_clean_error(app):
     assert "Traceback" not in result.output
 
 
-def test_paginate_counts_only_when_the_page_is_full(sqlite_app):
-    from sqlalchemy import event
-
-    _fill(sqlite_app, 40)
-    statements: list[str] = []
-    with sqlite_app.test_request_context("/?page=2"):
-        engine = db.engine
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(engine, "before_cursor_execute", listener)
-        try:
-            full = db.paginate(select(Author).order_by(Author.id))
-            assert (len(full.items), full.total, full.has_next) == (20, 40, False)
-            assert len(statements) == 2  # a full page: the count is needed
-            statements.clear()
-            short = db.paginate(select(Author).order_by(Author.id), per_page=15, page=3)
-            assert (len(short.items), short.total, short.pages) == (10, 40, 3)
-            assert len(statements) == 1  # the last page tells the total
-        finally:
-            event.remove(engine, "before_cursor_execute", listener)
-
-
 def _rebuild_engine(app, **connect_args) -> None:
     """Drop the app's engine so the next use builds one with these extra connect_args."""
-    state = app.extensions["batteries"]
-    for engine in state.sqla_engines.values():
-        engine.dispose()
-    state.sqla_engines.clear()
+    db.forget_engines(app)
     options = dict(app.config.get("DATABASE_ENGINE_OPTIONS") or {})
     options["connect_args"] = {**options.get("connect_args", {}), **connect_args}
     app.config["DATABASE_ENGINE_OPTIONS"] = options
@@ -857,3 +758,22 @@ def test_postgresql_lock_timeout_is_503_busy(pg_app):
     admin.dispose()
     assert client.post("/rename").status_code == 200
     assert _names(client) == ["bob"]
+
+
+def test_sqlite_files_the_engine_creates_are_private(tmp_path):
+    # (#13) the default database of batteries.db, and its WAL files: 0600, new folders 0700
+    import os
+    import stat
+
+    from batteries import Batteries
+
+    app = Batteries("private", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+    app.config.update(TESTING=True, SECRET_KEY="k")
+    with app.app_context():
+        db.session.execute(db.text("create table t (x integer)"))
+        db.session.commit()
+        folder = tmp_path / "inst"
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        for name in ("app.sqlite", "app.sqlite-wal", "app.sqlite-shm"):
+            assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
+    db.forget_engines(app)

@@ -142,3 +142,77 @@ def test_plain_flask_app(tmp_path):
     assert (tmp_path / "inst" / "app.sqlite").is_file()
     with pytest.raises(sqlite3.ProgrammingError):
         conn.execute("select 1")
+
+
+def _mode(path) -> int:
+    import os
+    import stat
+
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_database_files_batteries_creates_are_private(tmp_path):
+    # (#13) the database, its WAL side files and the folders made for it: this user's only
+    from batteries import Batteries
+
+    app = Batteries("private", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+    app.config.update(TESTING=True, SECRET_KEY="k")
+    with app.app_context():
+        get_db().execute("PRAGMA journal_mode=WAL")
+        get_db().execute("create table t (x)")
+        get_db().commit()
+        assert _mode(tmp_path / "inst") == 0o700
+        path = tmp_path / "inst" / "app.sqlite"
+        assert _mode(path) == 0o600
+        for side in ("app.sqlite-wal", "app.sqlite-shm"):
+            assert (tmp_path / "inst" / side).exists()
+            assert _mode(tmp_path / "inst" / side) == 0o600
+    # a file that already exists keeps the mode its owner gave it
+    mine = tmp_path / "mine.sqlite"
+    mine.touch(mode=0o640)
+    mine.chmod(0o640)
+    app.config["SQLITE_DATABASE"] = str(mine)
+    with app.app_context():
+        get_db().execute("create table t (x)")
+    assert _mode(mine) == 0o640
+
+
+def test_dispatched_tenants_get_a_database_file_each(tmp_path):
+    from batteries import Batteries
+    from batteries.sqla import database_url
+    from batteries.sqlite import database_path, identity_filename
+    from batteries.state import set_identity
+
+    def make(key: str) -> Batteries:
+        app = Batteries("tenant", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+        app.config.update(TESTING=True, SECRET_KEY="k")
+        if key:
+            set_identity(app, key)
+        return app
+
+    plain, one, two, odd = make(""), make("one"), make("two"), make("a/b c")
+    assert database_path(plain) == str(tmp_path / "i" / "app.sqlite")
+    assert database_path(one) == str(tmp_path / "i" / "app-one.sqlite")
+    assert database_url(two)[0] == "sqlite:///" + str(tmp_path / "i" / "app-two.sqlite")
+    odd_name = identity_filename(odd, "app", ".sqlite")
+    assert "/" not in odd_name and " " not in odd_name
+    assert odd_name != identity_filename(make("a_b_c"), "app", ".sqlite")
+    for app, name in ((one, "one"), (two, "two")):
+        with app.app_context():
+            get_db().execute("create table t (name)")
+            get_db().execute("insert into t values (?)", [name])
+            get_db().commit()
+    with one.app_context():
+        assert [row["name"] for row in query_db("select name from t")] == ["one"]
+
+
+def test_a_custom_g_class_without_dict_methods(app):
+    # Flask lets app_ctx_globals_class be any class (Flask's own suite uses one without
+    # get/pop): the data batteries keep their connections in its __dict__.
+    class PlainGlobals:
+        pass
+
+    app.app_ctx_globals_class = PlainGlobals
+    with app.app_context():
+        assert query_db("select name from user", one=True)["name"] == "ann"
+        assert db.session.execute(db.text("select count(*) from user")).scalar() == 1

@@ -327,7 +327,7 @@ def test_js_urls_defaults_from_url_defaults(app):
 def test_csrf_token_global(app):
     @app.route("/")
     def index():
-        return render_template_string("{{ csrf_token() }}")
+        return render_template_string("{{ batteries_csrf_token() }}")
 
     token = app.test_client().get("/").text
     assert isinstance(token, str)

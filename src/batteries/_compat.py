@@ -9,13 +9,65 @@ name of another library.
 
 from __future__ import annotations
 
+import typing as t
+
+from werkzeug.routing import Rule
+
 # -- Flask -----------------------------------------------------------------------------------
 
 
 # -- Werkzeug --------------------------------------------------------------------------------
+
+#: the attributes ``Rule.compile()`` stores its two URL builders in, by ``append_unknown``
+_RULE_BUILDERS = {False: "_build", True: "_build_unknown"}
+
+
+def compile_rule_builder(rule: Rule, append_unknown: bool) -> t.Callable[..., tuple[str, str]]:
+    """Werkzeug's URL builder for ``rule`` (``Rule._compile_builder``), bound to the rule and
+    stored where ``Rule.build()`` looks for it, so later builds call it directly."""
+    builder = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
+    setattr(rule, _RULE_BUILDERS[append_unknown], builder)
+    return builder  # type: ignore[no-any-return]
+
+
+class DeferredBuilderRule(Rule):
+    """A ``Rule`` whose ``compile()`` leaves its two URL builders (generated Python source,
+    ``compile``\\d and ``exec``\\d: most of what adding a rule costs) to the first ``build()``.
+
+    Werkzeug has no public door for this: ``compile()`` asks ``_compile_builder`` for each
+    builder; here that hands back a stand-in that calls :func:`compile_rule_builder` once.
+    """
+
+    def _compile_builder(self, append_unknown: bool = True) -> t.Callable[..., tuple[str, str]]:
+        return _BUILD_ON_FIRST_USE[append_unknown]
+
+
+def _build_on_first_use(append_unknown: bool) -> t.Callable[..., tuple[str, str]]:
+    def build_on_first_use(rule: Rule, /, **values: t.Any) -> tuple[str, str]:
+        # ``rule`` is positional-only: a URL variable may be called ``self``.
+        return compile_rule_builder(rule, append_unknown)(**values)
+
+    build_on_first_use.__name__ = _RULE_BUILDERS[append_unknown]
+    return build_on_first_use
+
+
+_BUILD_ON_FIRST_USE = {flag: _build_on_first_use(flag) for flag in (False, True)}
 
 
 # -- Celery and kombu ------------------------------------------------------------------------
 
 
 # -- cachelib, SQLite, others ----------------------------------------------------------------
+
+
+def is_plain_select(statement: t.Any) -> bool:
+    """Whether a SQLAlchemy ``Select`` has no DISTINCT, GROUP BY, HAVING, LIMIT or OFFSET, so
+    its rows can be counted by swapping its columns for ``count(*)`` (SQLAlchemy has no public
+    accessor for these clauses; a count over a subquery is the safe fallback)."""
+    return (
+        not statement._distinct
+        and not statement._group_by_clauses
+        and not statement._having_criteria
+        and statement._limit_clause is None
+        and statement._offset_clause is None
+    )

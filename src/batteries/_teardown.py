@@ -11,38 +11,43 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from dataclasses import dataclass
 
-from flask.globals import _cv_app
+from flask import g, has_app_context
 
-from .state import get_state
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
+#: the ``g`` attribute holding the current context's clean-ups (Batteries' own name)
 KEY = "_batteries_data_teardown"
 logger = logging.getLogger("batteries.sqla")
 
 
+@dataclass
+class TeardownState:
+    registered: bool = False
+
+
 def init_app(app: Flask) -> None:
     """Register :func:`run` once per app."""
-    state: t.Any = get_state(app)
-    if getattr(state, "data_teardown", False):
+    state = state_of(app, TeardownState)
+    if state.registered:
         return
-    state.data_teardown = True
+    state.registered = True
     app.teardown_appcontext(run)
 
 
 def on_teardown(callback: t.Callable[[BaseException | None], None]) -> None:
-    """Call ``callback(exc)`` when the current app context ends."""
-    ctx = _cv_app.get()
-    ctx.g.__dict__.setdefault(KEY, []).append(callback)
+    """Call ``callback(exc)`` when the current app context ends (needs an app context)."""
+    g.__dict__.setdefault(KEY, []).append(callback)
 
 
 def run(exc: BaseException | None) -> None:
-    ctx = _cv_app.get(None)
-    if ctx is None:
+    if not has_app_context():
         return
-    callbacks = ctx.g.__dict__.pop(KEY, None)
+    callbacks = g.__dict__.pop(KEY, None)
     if callbacks:
         for callback in reversed(callbacks):
             try:

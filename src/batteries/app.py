@@ -229,10 +229,20 @@ class Batteries(BatteriesScaffold, Flask):
         return templating.wrap_loader(super().create_global_jinja_loader())
 
     def create_jinja_environment(self) -> Environment:
+        """Flask's environment plus Batteries' template globals, all under Batteries' own names
+        (``batteries_*``). Names other extensions also define appear only when the app uses the
+        Batteries part behind them (README, "Differences from Flask"): ``current_user`` once a
+        user loader is registered (:mod:`batteries.auth`), ``csrf_token`` once a Batteries form
+        is made or ``CSRF_PROTECT_ALL`` is on (:mod:`batteries.csrf`), ``csp_nonce`` when
+        ``SECURITY_HEADERS`` is on as the environment is built (the first render)."""
         env = super().create_jinja_environment()
         templating.configure_environment(self, env)
-        env.globals["current_user"] = auth.current_user
-        env.globals["csp_nonce"] = headers.csp_nonce
+        token = env.globals.pop("csrf_token", csrf.csrf_token)
+        env.globals["batteries_csrf_token"] = token
+        env.globals["batteries_current_user"] = auth.current_user
+        env.globals["batteries_csp_nonce"] = headers.csp_nonce
+        if headers.SECURITY_HEADERS.get(self):
+            env.globals["csp_nonce"] = headers.csp_nonce
         return env
 
     # -- cache and tasks ------------------------------------------------------------------

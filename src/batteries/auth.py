@@ -54,6 +54,7 @@ import functools
 import logging
 import typing as t
 import unicodedata
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -67,14 +68,15 @@ from flask import (
     session,
     url_for,
 )
+from flask.sansio.scaffold import setupmethod
 from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
-from . import signals
+from . import csrf, signals
 from .checks import Check
-from .config import Setting, value
-from .state import get_state
+from .config import Setting
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -86,11 +88,9 @@ UserLoader = t.Callable[[t.Any], t.Any]
 
 #: Session key holding the logged-in user's id (Flask-Login's is ``_user_id``).
 SESSION_KEY = "_batteries_user_id"
-#: Session key of the forms battery's CSRF secret, rotated at login and logout.
-CSRF_SESSION_KEY = "_batteries_csrf"
-#: ``g.__dict__`` key of the per-request cache of the loaded user.
+#: ``g`` attribute holding the per-request cache of the loaded user.
 _G_USER = "_batteries_user"
-#: ``g.__dict__`` key of the pending remember-cookie change of this request.
+#: ``g`` attribute holding the pending remember-cookie change of this request.
 _G_REMEMBER = "_batteries_remember"
 #: Salt of the remember cookie's signature (keeps it apart from the session's).
 REMEMBER_SALT = "batteries.auth.remember"
@@ -176,17 +176,45 @@ def user_loader(target: Scaffold, loader: UserLoader | None = None) -> t.Any:
     else:
         # Checked like Flask's setup methods: a loader added after the first request would
         # leave earlier requests with a different idea of who is logged in.
-        target._check_setup_finished("user_loader")  # type: ignore[attr-defined]
-        _set_loader(t.cast("Flask", target), loader)
+        _set_loader_on_app(t.cast("Flask", target), loader)
     return loader
 
 
+@dataclass
+class AuthState:
+    user_loader: UserLoader | None = None
+
+
 def _set_loader(app: Flask, loader: UserLoader) -> None:
-    get_state(app).user_loader = loader  # type: ignore[attr-defined]
+    state = state_of(app, AuthState)
+    if state.user_loader is None:
+        # The app uses Batteries' login from now on: its templates see ``current_user``
+        # (an app that does not leaves the name to other extensions, as Flask does).
+        app.context_processor(template_context)
+    state.user_loader = loader
+
+
+def template_context() -> dict[str, t.Any]:
+    """The context processor an app gets with its user loader: ``current_user``."""
+    return {"current_user": current_user}
+
+
+def _set_app_loader(self: Scaffold, loader: UserLoader) -> None:
+    _set_loader(t.cast("Flask", self), loader)
+
+
+# Flask's own setup check (its public ``setupmethod`` decorator) names the method in its error.
+_set_app_loader.__name__ = "user_loader"
+_set_loader_on_app = setupmethod(_set_app_loader)
+
+
+def uses_login(app: Flask) -> bool:
+    """Whether ``app`` uses Batteries' login (a user loader is registered on it)."""
+    return state_of(app, AuthState).user_loader is not None
 
 
 def _get_loader(app: Flask) -> UserLoader:
-    loader = getattr(get_state(app), "user_loader", None)
+    loader = state_of(app, AuthState).user_loader
     if loader is None:
         raise RuntimeError(
             "No user loader: decorate a function that takes a user id and returns the user "
@@ -205,12 +233,12 @@ def _get_user() -> t.Any:
     if cached is not None and cached[0] is req:
         return cached[1]
     user = _load_user(current_app._get_current_object())  # type: ignore[attr-defined]
-    g.__dict__[_G_USER] = (req, user)
+    setattr(g, _G_USER, (req, user))
     return user
 
 
 def _set_user(user: t.Any) -> None:
-    g.__dict__[_G_USER] = (request._get_current_object(), user)  # type: ignore[attr-defined]
+    setattr(g, _G_USER, (request._get_current_object(), user))  # type: ignore[attr-defined]
 
 
 def _load_user(app: Flask) -> t.Any:
@@ -227,7 +255,7 @@ def _load_user(app: Flask) -> t.Any:
 
 
 def _user_from_remember_cookie(app: Flask) -> t.Any:
-    name = value(app, REMEMBER_COOKIE)
+    name = REMEMBER_COOKIE.get(app)
     token = request.cookies.get(name)
     if not token or not app.secret_key:
         return ANONYMOUS
@@ -241,6 +269,9 @@ def _user_from_remember_cookie(app: Flask) -> t.Any:
     if user is None:
         _remember_later(None)
         return ANONYMOUS
+    # A login like login_user(): the session the browser sent (its CSRF secret, values planted
+    # before) does not survive it.
+    _rotate_session(app)
     session[SESSION_KEY] = user_id
     return user
 
@@ -300,7 +331,7 @@ def login_user(user: t.Any, remember: bool = False) -> bool:
     _set_user(user)
     if remember:
         _remember_later(_serializer(app).dumps(user_id))
-    elif value(app, REMEMBER_COOKIE) in request.cookies:
+    elif REMEMBER_COOKIE.get(app) in request.cookies:
         _remember_later(None)  # someone else's remember cookie must not outlive this login
     signals.user_logged_in.send(app, _async_wrapper=app.ensure_sync, user=user)
     return True
@@ -314,18 +345,19 @@ def logout_user() -> None:
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     user = _get_user()
-    if SESSION_KEY in session or CSRF_SESSION_KEY in session:
+    if SESSION_KEY in session or csrf.has_secret():
         _rotate_session(app)
-    if value(app, REMEMBER_COOKIE) in request.cookies or _pending_remember() is not None:
+    if REMEMBER_COOKIE.get(app) in request.cookies or _pending_remember() is not None:
         _remember_later(None)
     _set_user(ANONYMOUS)
     signals.user_logged_out.send(app, _async_wrapper=app.ensure_sync, user=user)
 
 
 def _rotate_session(app: Flask) -> None:
-    keep = set(value(app, KEEP_SESSION_KEYS) or ()) - {SESSION_KEY, CSRF_SESSION_KEY}
+    keep = set(KEEP_SESSION_KEYS.get(app) or ()) - {SESSION_KEY}
     for key in [key for key in session if key not in keep]:
         del session[key]
+    csrf.rotate()
 
 
 # -- the remember cookie --------------------------------------------------------------------
@@ -340,7 +372,7 @@ def _serializer(app: Flask) -> t.Any:
 
 
 def _remember_seconds(app: Flask) -> int:
-    duration = value(app, REMEMBER_DURATION)
+    duration = REMEMBER_DURATION.get(app)
     if isinstance(duration, timedelta):
         return int(duration.total_seconds())
     return int(duration)
@@ -356,7 +388,7 @@ def _pending_remember() -> tuple[t.Any, str | None] | None:
 def _remember_later(token: str | None) -> None:
     """Set (``token``) or delete (None) the remember cookie on this request's response."""
     registered = _pending_remember() is not None
-    g.__dict__[_G_REMEMBER] = (request._get_current_object(), token)  # type: ignore[attr-defined]
+    setattr(g, _G_REMEMBER, (request._get_current_object(), token))  # type: ignore[attr-defined]
     if not registered:  # else the callback is registered already and reads the latest decision
         after_this_request(_apply_remember)
 
@@ -368,7 +400,7 @@ def _apply_remember(response: Response) -> Response:
         return response
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     interface = app.session_interface
-    name = value(app, REMEMBER_COOKIE)
+    name = REMEMBER_COOKIE.get(app)
     domain = interface.get_cookie_domain(app)
     path = interface.get_cookie_path(app)
     secure = interface.get_cookie_secure(app)
@@ -431,7 +463,7 @@ def _unauthorized() -> t.Any:
     from .negotiation import wants_json
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    login_view = value(app, LOGIN_VIEW)
+    login_view = LOGIN_VIEW.get(app)
     # ``wants_json`` is the request's (batteries.Request); a plain Flask request asks the same rule.
     json_client = getattr(request, "wants_json", None)
     if json_client is None:
@@ -447,7 +479,7 @@ def _unauthorized() -> t.Any:
             f"app.config['LOGIN_VIEW'] to the endpoint of your login view (e.g. 'auth.login' "
             f"for a view 'login' on a blueprint 'auth'), or to None to answer 401."
         ) from exc
-    return redirect(target)
+    return redirect(target, 302)  # said explicitly: Flask 3.2's default is 303
 
 
 #: Characters left as they are when the path is percent-encoded for ``next`` (RFC 3986 pchar).

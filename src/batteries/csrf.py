@@ -39,7 +39,9 @@ import logging
 import math
 import re
 import secrets
+import threading
 import typing as t
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -48,9 +50,9 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest
 
 from .checks import Check, Found
-from .config import Setting, value
+from .config import Setting
 from .sessions import require_secret_key
-from .state import get_state
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -62,11 +64,12 @@ __all__ = [
     "csrf_protect",
     "csrf_token",
     "init_app",
+    "rotate",
 ]
 
 logger = logging.getLogger("batteries.csrf")
 
-CONFIG = (
+CSRF_ENABLED, CSRF_TIME_LIMIT, CSRF_PROTECT_ALL, CSRF_TRUSTED_ORIGINS = CONFIG = (
     Setting(
         "CSRF_ENABLED",
         True,
@@ -93,12 +96,16 @@ CONFIG = (
     ),
 )
 
+
+
 def _csrf_disabled(app: Flask) -> Found:
-    return "is False: forms accept posts from other sites." if app.config.get("CSRF_ENABLED", True) is False else None
+    if CSRF_ENABLED.get(app) is False:
+        return "is False: forms accept posts from other sites."
+    return None
 
 
 def _csrf_partial(app: Flask) -> Found:
-    if app.config.get("CSRF_ENABLED", True) is False or app.config.get("CSRF_PROTECT_ALL"):
+    if CSRF_ENABLED.get(app) is False or CSRF_PROTECT_ALL.get(app):
         return None
     return "is off: only views using batteries.forms.Form check the CSRF token."
 
@@ -108,7 +115,7 @@ DEPLOY_CHECKS = (
     Check("batteries.W011", "warning", "CSRF_PROTECT_ALL", "set CSRF_PROTECT_ALL = True", _csrf_partial),
 )
 
-#: the session key holding the per-session CSRF secret (login rotates it by popping this key)
+#: the session key holding the per-session CSRF secret (:func:`rotate` drops it)
 SESSION_KEY = "_batteries_csrf"
 #: the form field carrying the token
 FIELD_NAME = "csrf_token"
@@ -166,6 +173,14 @@ def _as_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
 
+@dataclass
+class CsrfState:
+    #: (secret, fallbacks, limit, (keys, lifetime)) of the last config seen
+    settings: tuple[t.Any, ...] | None = None
+    #: whether ``csrf_token`` was added to the app's templates (see :func:`use`)
+    in_templates: bool = False
+
+
 def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
     """The CSRF signing keys and the token lifetime, recomputed only when the config changes.
 
@@ -175,9 +190,9 @@ def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
     secret = require_secret_key(app)
     config = app.config
     fallbacks = config.get("SECRET_KEY_FALLBACKS") or ()
-    limit = config.get("CSRF_TIME_LIMIT", CONFIG[1].default)
-    state = get_state(app)
-    cached = getattr(state, "csrf_settings", None)
+    limit = CSRF_TIME_LIMIT.get(app)
+    state = state_of(app, CsrfState)
+    cached = state.settings
     if (
         cached is not None
         and cached[0] is secret
@@ -191,22 +206,19 @@ def _settings(app: Flask) -> tuple[tuple[bytes, ...], timedelta | None]:
         for k in (secret, *fallbacks)
         if k
     )
-    CONFIG[1].check(limit, "CSRF_TIME_LIMIT")  # a clear ConfigError for, say, a string
+    CSRF_TIME_LIMIT.check(limit, CSRF_TIME_LIMIT.key)  # a clear ConfigError for, say, a string
     lifetime: timedelta | None = None
     if limit is not None:
         lifetime = limit if isinstance(limit, timedelta) else timedelta(seconds=limit)
         if lifetime <= timedelta(0):
             lifetime = None
     found = (keys, lifetime)
-    state.csrf_settings = (secret, tuple(fallbacks), limit, found)  # type: ignore[attr-defined]
+    state.settings = (secret, tuple(fallbacks), limit, found)
     return found
 
 
-def _keys(app: Flask) -> tuple[bytes, ...]:
-    return _settings(app)[0]
-
-
-def _time_limit(app: Flask) -> timedelta | None:
+def time_limit(app: Flask) -> timedelta | None:
+    """How long ``app``'s CSRF tokens stay valid (None: as long as the session)."""
     return _settings(app)[1]
 
 
@@ -239,16 +251,15 @@ def csrf_token() -> str:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     keys, limit = _settings(app)
     secret = session.get(SESSION_KEY)
-    cache = g.__dict__
-    cached = cache.get(_G_TOKEN)
+    cached = g.__dict__.get(_G_TOKEN)
     if cached is not None and secret is not None and cached[0] == secret:
         return cached[1]  # type: ignore[no-any-return]
     if not isinstance(secret, str) or not _SECRET_RE.match(secret):
         secret = session[SESSION_KEY] = secrets.token_hex(32)
-        cache[_G_NEW_SECRET] = secret  # made now: a token sent with this request predates it
+        setattr(g, _G_NEW_SECRET, secret)  # made now: a token sent with this request predates it
     expires = f"{_stamp(now() + limit):014d}" if limit is not None else ""
     token = f"{expires}##{_sign(keys[0], secret, expires)}"
-    cache[_G_TOKEN] = (secret, token)
+    setattr(g, _G_TOKEN, (secret, token))
     return token
 
 
@@ -283,7 +294,22 @@ def check_token(token: object) -> str | None:
     return None
 
 
-def _header_token() -> str | None:
+def rotate() -> None:
+    """Forget the session's CSRF secret: tokens made before stop working and the next
+    :func:`csrf_token` makes a new secret. ``login_user``/``logout_user`` call it (as does a
+    login through the remember cookie), so a token planted before a login is useless after."""
+    session.pop(SESSION_KEY, None)
+    g.__dict__.pop(_G_TOKEN, None)
+    g.__dict__.pop(_G_NEW_SECRET, None)
+
+
+def has_secret() -> bool:
+    """Whether the current session holds a CSRF secret."""
+    return SESSION_KEY in session
+
+
+def header_token() -> str | None:
+    """The token sent in the ``X-CSRFToken`` (or ``X-CSRF-Token``) header, if any."""
     for name in HEADERS:
         found = request.headers.get(name)
         if found is not None:
@@ -364,7 +390,7 @@ def _normal_origin(origin: str) -> str | None:
 def _trusted(app: Flask, origin: str | None) -> bool:
     if not origin:
         return False
-    trusted = value(app, CONFIG[3]) or ()
+    trusted = CSRF_TRUSTED_ORIGINS.get(app) or ()
     if not trusted:
         return False
     if isinstance(trusted, str):  # one origin given as a string
@@ -421,21 +447,20 @@ def _shown(text: str | None) -> str:
 
 
 def protect() -> None:
-    """The app-wide check, run before every request while ``CSRF_PROTECT_ALL`` is on.
+    """The app-wide check, run before every request; it does nothing while
+    ``CSRF_PROTECT_ALL`` (or ``CSRF_ENABLED``) is off, and applies from the first request that
+    finds it on, whenever the app turned it on.
 
-    Registered at construction by :func:`init_app`. At the first request that finds
-    ``CSRF_PROTECT_ALL`` (or ``CSRF_ENABLED``) off it removes itself from the app's
-    ``before_request`` hooks, so an app that does not use it pays nothing afterwards.
+    Registered at construction by :func:`init_app`.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    config = app.config
-    if not (config.get("CSRF_PROTECT_ALL") and config.get("CSRF_ENABLED", True)):
-        _unhook(app)
+    if not (CSRF_PROTECT_ALL.get(app) and CSRF_ENABLED.get(app)):
         return
+    use(app)
     if request.method in SAFE_METHODS or request.url_rule is None:
         return  # a 404/405 answers unmatched requests: no view to protect
     if is_exempt(app):
-        g.__dict__[_G_PASSED] = "exempt"
+        setattr(g, _G_PASSED, "exempt")
         return
     try:
         failure = origin_failure(app)
@@ -444,12 +469,12 @@ def protect() -> None:
         if reason is not None:
             logger.info("CSRF check failed for %s %s: %s", request.method, request.path, reason)
             raise CSRFError(reason) from None
-        g.__dict__[_G_PASSED] = "token"
+        setattr(g, _G_PASSED, "token")
         return
     if failure is not None:
         logger.info("CSRF check failed for %s %s: %s", request.method, request.path, failure)
         raise CSRFError("cross-origin", failure[0].upper() + failure[1:])
-    g.__dict__[_G_PASSED] = "origin"
+    setattr(g, _G_PASSED, "origin")
 
 
 def _submitted_token() -> str | None:
@@ -458,39 +483,56 @@ def _submitted_token() -> str | None:
         found = request.form.getlist(FIELD_NAME)
         if found:
             return found[0]
-    return _header_token()
-
-
-def _unhook(app: Flask) -> None:
-    hooks = app.before_request_funcs.get(None)
-    if hooks and protect in hooks:
-        # Replace the list instead of mutating it: Flask may be iterating the old one now.
-        remaining = [f for f in hooks if f is not protect]
-        if remaining:
-            app.before_request_funcs[None] = remaining
-        else:
-            app.before_request_funcs.pop(None, None)
+    return header_token()
 
 
 def csrf_protect(app: Flask) -> None:
-    """Put the app-wide check back in place (it is installed at construction by :func:`init_app`).
-
-    Only needed when ``CSRF_PROTECT_ALL`` is switched on *after* the app served a request
-    with it off (the check removes itself then, see :func:`protect`), e.g. in a test suite that
-    reuses one app. Safe to call more than once.
+    """Make sure the app-wide check is in place (a Batteries app has it from construction; a
+    plain Flask app gets it here). The check applies while ``CSRF_PROTECT_ALL`` is on, whenever
+    that is set. Safe to call more than once.
     """
     hooks = app.before_request_funcs.get(None) or []
     if protect not in hooks:
+        # Replace the list instead of mutating it: Flask may be iterating the old one now.
         app.before_request_funcs[None] = [protect, *hooks]
 
 
 def init_app(app: Flask) -> None:
-    """Install the app-wide check, which removes itself at the first request if it is off.
-
-    Config set after construction (and before the first request) is therefore honoured, and an
-    app that never turns ``CSRF_PROTECT_ALL`` on pays for one function call, once.
-    """
+    """Install the app-wide check (one cheap call per request while it is off)."""
     app.before_request(protect)
+
+
+# -- templates -------------------------------------------------------------------------
+
+_use_lock = threading.Lock()
+
+
+def template_context() -> dict[str, t.Any]:
+    """The context processor :func:`use` adds: ``csrf_token`` for the app's templates."""
+    return {"csrf_token": csrf_token}
+
+
+def use(app: Flask) -> None:
+    """Mark ``app`` as using Batteries' CSRF (a :class:`~batteries.forms.Form` was made, or
+    ``CSRF_PROTECT_ALL`` is on): from then on its templates see ``csrf_token()``. Before that
+    the name is left to other extensions (Flask-WTF's, Flask-SeaSurf's); Batteries' own
+    ``batteries_csrf_token()`` is always there."""
+    state = state_of(app, CsrfState)
+    if state.in_templates:
+        return
+    with _use_lock:
+        if state.in_templates:
+            return
+        processors = app.template_context_processors.setdefault(None, [])
+        # Not app.context_processor(): this may run after the first request. Jinja reads the
+        # list afresh for each render; appending to it is one atomic step.
+        processors.append(template_context)
+        state.in_templates = True
+
+
+def uses_csrf(app: Flask) -> bool:
+    """Whether ``app``'s templates see ``csrf_token`` (see :func:`use`)."""
+    return state_of(app, CsrfState).in_templates
 
 
 # -- binding request data to a form ----------------------------------------------------

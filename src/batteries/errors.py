@@ -11,6 +11,11 @@ session the client already has. The exception's own headers (``Allow``, ``WWW-Au
 ``Retry-After``) are kept. Everyone else gets Werkzeug's HTML page, as with Flask. Handlers the
 app registers with ``@app.errorhandler`` still run first and win.
 
+``error`` is Batteries' own name for the status (:data:`ERROR_NAMES`, the reason phrases of
+RFC 9110 as Werkzeug 3.1 spelled them), the same whatever Werkzeug or Python version renders the
+HTML page (Werkzeug 3.2 takes its phrases from ``http.HTTPStatus``: "I'm a Teapot", and Python
+3.13 renamed 413 and 422). An exception class that sets its own ``name`` keeps it.
+
 This is done in ``Batteries.make_response`` (not with an ``errorhandler(HTTPException)`` of our
 own, which would take the place of the app's generic handlers).
 """
@@ -32,11 +37,65 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.wrappers import Request
 
 
+#: The ``error`` of a JSON error body, by status code.
+ERROR_NAMES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Request Entity Too Large",
+    414: "Request URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Requested Range Not Satisfiable",
+    417: "Expectation Failed",
+    418: "I'm a teapot",
+    421: "Misdirected Request",
+    422: "Unprocessable Entity",
+    423: "Locked",
+    424: "Failed Dependency",
+    425: "Too Early",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates",
+    507: "Insufficient Storage",
+    508: "Loop Detected",
+    510: "Not Extended",
+    511: "Network Authentication Required",
+}
+
+
+def error_name(error: HTTPException) -> str:
+    """Batteries' name for ``error``: its class's own ``name`` if it sets one, else
+    :data:`ERROR_NAMES` by status, else ``"Error"``."""
+    if type(error).name is not HTTPException.name:
+        return str(error.name)
+    return ERROR_NAMES.get(error.code or 0, "Error")
+
+
 def error_body(error: HTTPException, request: Request | None = None) -> dict[str, t.Any]:
     """The JSON body for ``error``."""
+    name = error_name(error)
     body: dict[str, t.Any] = {
-        "error": error.name,
-        "message": error.description or error.name,
+        "error": name,
+        "message": error.description or name,
         "status": error.code,
     }
     if request is not None:

@@ -29,14 +29,12 @@ import typing as t
 import flask
 from markupsafe import Markup, escape
 
-from .sessions import sends_session_cookie
+from .sessions import FLASHES_KEY, opened_session, sends_session_cookie
 
 __all__ = ["CATEGORIES", "flash", "pop_flashes", "session_in_use"]
 
 #: The categories :data:`flash` has a method for (also the CSS classes of ``_flashes.html``).
 CATEGORIES = ("success", "info", "warning", "error")
-
-_FLASHES_KEY = "_flashes"  # where Flask keeps them in the session
 
 
 class Flash:
@@ -65,25 +63,17 @@ class Flash:
 flash = Flash()
 
 
-def _request_context() -> t.Any:
-    """Flask's request context object (None where this Flask version has none to offer)."""
-    proxy = getattr(flask.globals, "request_ctx", None)
-    try:
-        return proxy._get_current_object() if proxy is not None else None
-    except RuntimeError:
-        return None
-
-
 def session_in_use() -> bool:
     """True when reading the session costs nothing new: the client sent a session cookie, or
-    this request already opened the session (flashed, logged in...)."""
+    this request already used the session (flashed, logged in...)."""
     if not flask.has_request_context():
         return False
-    if sends_session_cookie(flask.current_app, flask.request):
+    request = flask.request._get_current_object()  # type: ignore[attr-defined]
+    if sends_session_cookie(flask.current_app, request):
         return True
-    # Peek without going through the ``session`` proxy (that marks the session accessed).
-    opened = getattr(_request_context(), "_session", None)
-    return bool(opened is not None and (getattr(opened, "accessed", False) or opened))
+    # Peek at what Batteries' session interface opened (the ``session`` proxy marks it read).
+    opened = opened_session(request)
+    return bool(opened is not None and (opened.accessed or opened))
 
 
 def pop_flashes(categories: t.Iterable[str] | str | None = None) -> list[tuple[str, str]]:
@@ -94,31 +84,31 @@ def pop_flashes(categories: t.Iterable[str] | str | None = None) -> list[tuple[s
     if isinstance(categories, str):
         categories = (categories,)
     wanted = None if categories is None else set(categories)
-    ctx = _request_context()
     try:
         session = flask.session._get_current_object()  # type: ignore[attr-defined]
     except RuntimeError:
         return []
-    # Messages Flask already took out of the session for this request (get_flashed_messages)
-    # live on the request context; the rest are still in the session.
+
     def keep(pair: tuple[str, str]) -> bool:
         return wanted is not None and pair[0] not in wanted
 
     shown: list[tuple[str, str]] = []
-    earlier = getattr(ctx, "flashes", None)
-    if earlier:
-        shown.extend(f for f in earlier if not keep(f))
-        ctx.flashes = [f for f in earlier if keep(f)]
-    if _FLASHES_KEY in session:
-        waiting = session[_FLASHES_KEY]
+    # Messages get_flashed_messages already took out of the session for this request: Flask
+    # keeps returning that very list, so it is trimmed in place.
+    taken = getattr(session, "taken_flashes", None)
+    if taken:
+        shown.extend(f for f in taken if not keep(f))
+        taken[:] = [f for f in taken if keep(f)]
+    if FLASHES_KEY in session:
+        waiting = session[FLASHES_KEY]
         shown.extend(f for f in waiting if not keep(f))
         kept = [f for f in waiting if keep(f)]
         try:
             if kept:
                 if len(kept) != len(waiting):
-                    session[_FLASHES_KEY] = kept
+                    session[FLASHES_KEY] = kept
             else:
-                session.pop(_FLASHES_KEY, None)
+                del session[FLASHES_KEY]
         except RuntimeError:  # a null session (no SECRET_KEY): nothing can be stored
             pass
     return [(str(c), m) for c, m in shown]

@@ -96,7 +96,7 @@ class BatteriesCSRF(SessionCSRF):
     def validate_csrf_token(self, form: wtforms.Form, field: Field) -> None:
         if _csrf.request_passed():  # the app-wide check already vouched for this request
             return
-        token = field.data if field.raw_data else _csrf._header_token()
+        token = field.data if field.raw_data else _csrf.header_token()
         reason = _csrf.check_token(token)
         if reason is not None:
             if _csrf.is_exempt(current_app):
@@ -111,7 +111,7 @@ class BatteriesCSRF(SessionCSRF):
 
     @property
     def time_limit(self) -> timedelta | None:  # type: ignore[override]
-        return _csrf._time_limit(current_app)
+        return _csrf.time_limit(current_app)
 
     @property
     def session(self) -> t.Any:
@@ -151,7 +151,9 @@ class Form(wtforms.Form):
         in_request = has_request_context()
         if formdata is _AUTO:
             formdata = _csrf.submitted_formdata() if in_request else None
-        if not in_request or not current_app.config.get("CSRF_ENABLED", True):
+        if in_request:
+            _csrf.use(current_app._get_current_object())  # type: ignore[attr-defined]
+        if not in_request or not _csrf.CSRF_ENABLED.get(current_app):
             # No request, no CSRF to fear (a form built in a shell or a task); or switched off.
             kwargs["meta"] = {**(kwargs.get("meta") or {}), "csrf": False}
         super().__init__(formdata, **kwargs)

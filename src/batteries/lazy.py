@@ -36,7 +36,7 @@ import importlib.util
 import sys
 import typing as t
 
-from werkzeug.routing import Rule
+from ._compat import DeferredBuilderRule
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -48,36 +48,13 @@ class LazyViewError(ImportError):
     """The view behind a :class:`LazyView` could not be imported (the message names its path)."""
 
 
-def _lazy_builder(append_unknown: bool) -> t.Callable[..., tuple[str, str]]:
-    attr = "_build_unknown" if append_unknown else "_build"
-
-    def build_on_first_use(rule: Rule, /, **values: t.Any) -> tuple[str, str]:
-        # Compile Werkzeug's real builder once, keep it on the instance (it then shadows this
-        # method, so later builds cost what they cost with a plain Rule) and use it.
-        # (``rule`` is positional-only: a URL variable may be called ``self``.)
-        builder = Rule._compile_builder(rule, append_unknown).__get__(rule, None)
-        setattr(rule, attr, builder)
-        return builder(**values)  # type: ignore[no-any-return]
-
-    build_on_first_use.__name__ = attr
-    return build_on_first_use
-
-
-_BUILD = _lazy_builder(False)
-_BUILD_UNKNOWN = _lazy_builder(True)
-
-
-class LazyRule(Rule):
+class LazyRule(DeferredBuilderRule):
     """A Werkzeug ``Rule`` whose URL builders are compiled on the first ``url_for`` for it.
 
     Parsing, converters and matching are unchanged; only the two builder functions Werkzeug
-    generates per rule wait until they are needed. Set as ``Batteries.url_rule_class``.
+    generates per rule wait until they are needed. Set as ``Batteries.url_rule_class``. (Werkzeug
+    has no public door for this: the touch is ``batteries._compat.DeferredBuilderRule``.)
     """
-
-    def _compile_builder(self, append_unknown: bool = True) -> t.Callable[..., tuple[str, str]]:
-        # ``Rule.compile`` binds what this returns to the rule; hand it a stand-in that compiles
-        # the real builder when first called.
-        return _BUILD_UNKNOWN if append_unknown else _BUILD
 
 
 def _package_of(import_name: str) -> str | None:

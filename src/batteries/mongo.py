@@ -51,7 +51,7 @@ from .config import Setting
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
-CONFIG = (
+(MONGODB_SETTINGS,) = CONFIG = (
     Setting(
         "MONGODB_SETTINGS",
         None,
@@ -74,7 +74,7 @@ def init_app(app: Flask) -> None:
     Nothing is imported and nothing is hooked for an app without the key (it can still call
     :func:`connect`, or use the helpers, which connect on first use).
     """
-    if app.config.get("MONGODB_SETTINGS"):
+    if MONGODB_SETTINGS.get(app):
         from flask import appcontext_pushed
 
         appcontext_pushed.connect(_on_push, sender=app)
@@ -86,7 +86,7 @@ def _on_push(app: Flask, **_: t.Any) -> None:
 
 def settings_of(app: Flask) -> list[dict[str, t.Any]]:
     """The app's connection settings, one dict per alias, with Batteries' defaults."""
-    raw = app.config.get("MONGODB_SETTINGS")
+    raw = MONGODB_SETTINGS.get(app)
     if not raw:
         raise RuntimeError(
             "batteries.mongo needs MONGODB_SETTINGS, e.g. "
@@ -123,16 +123,26 @@ def connect(app: Flask | None = None) -> t.Any:
 
 def _register(app: Flask, alias: str, settings: dict[str, t.Any]) -> None:
     import mongoengine
-    from mongoengine.connection import _connection_settings
 
     owner = _owners.get(alias)
     if owner is not None and owner[0]() is app and owner[1] == settings:
         return
-    if owner is None or owner[1] != settings or alias not in _connection_settings:
+    if owner is None or owner[1] != settings or not _registered(alias):
         mongoengine.disconnect(alias)
         mongoengine.connect(**settings)
     _owners[alias] = (weakref.ref(app), settings)
     weakref.finalize(app, _app_freed, alias, settings)
+
+
+def _registered(alias: str) -> bool:
+    """Whether MongoEngine still knows ``alias`` (code outside Batteries may disconnect it)."""
+    from mongoengine.connection import ConnectionFailure, get_connection
+
+    try:
+        get_connection(alias)  # pymongo's client connects lazily: this opens no socket
+    except ConnectionFailure:
+        return False
+    return True
 
 
 #: aliases whose app was freed while the lock was held (handled by the next connect)

@@ -102,15 +102,9 @@ def _count_statement(statement: Select[t.Any]) -> Select[t.Any]:
     to build and to run), else over it as a subquery."""
     from sqlalchemy import Select, func, select
 
-    plain = (
-        isinstance(statement, Select)
-        and not statement._distinct
-        and not statement._group_by_clauses
-        and not statement._having_criteria
-        and statement._limit_clause is None
-        and statement._offset_clause is None
-    )
-    if plain:
+    from ._compat import is_plain_select
+
+    if isinstance(statement, Select) and is_plain_select(statement):
         return statement.with_only_columns(func.count(), maintain_column_froms=True).order_by(
             None
         )

@@ -11,6 +11,10 @@
   touching the serializer, and a session nobody read, changed or filled is not "saved" (Flask
   reads seven cookie settings before finding there is nothing to do). The outcome is Flask's in
   every case: same cookies, same ``Vary: Cookie``.
+- The session it opens is kept in the request's WSGI environ (:func:`opened_session`), and its
+  class (:class:`Session`) remembers the flashes ``get_flashed_messages`` took out of it, so
+  :mod:`batteries.flashing` knows whether the request used the session and finds every waiting
+  message without reading Flask's request-context internals (which Flask 3.2 changes).
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from __future__ import annotations
 import os
 import secrets
 import typing as t
+from dataclasses import dataclass
 
-from flask.sessions import NullSession, SecureCookieSessionInterface
+from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
+
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
-    from flask.sessions import SecureCookieSession, SessionMixin
+    from flask.sessions import SessionMixin
     from flask.wrappers import Request, Response
     from itsdangerous import URLSafeTimedSerializer
 
@@ -40,6 +47,10 @@ NO_SECRET_KEY = (
 )
 
 DEV_KEY_FILE = ".secret_key"
+#: where Flask keeps flashed messages in the session
+FLASHES_KEY = "_flashes"
+#: the WSGI environ key holding the session :class:`SessionInterface` opened for the request
+ENVIRON_KEY = "batteries.session"
 
 
 class MissingSecretKey(RuntimeError):
@@ -71,7 +82,7 @@ def ensure_dev_secret_key(app: Flask) -> bool:
     except FileNotFoundError:
         key = ""
     if not key:
-        os.makedirs(app.instance_path, exist_ok=True)
+        os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # a new folder: ours only
         key = secrets.token_hex(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -113,20 +124,51 @@ def sends_session_cookie(app: Flask, request: Request) -> bool:
     )
 
 
+class Session(SecureCookieSession):
+    """Flask's cookie session; remembers the flashes taken out of it with ``pop("_flashes")``
+    (what ``get_flashed_messages`` does) in :attr:`taken_flashes`, the very list Flask then
+    keeps for the rest of the request."""
+
+    taken_flashes: list[t.Any] | None = None
+
+    def pop(self, key: str, *default: t.Any) -> t.Any:
+        found = super().pop(key, *default)
+        if key == FLASHES_KEY and isinstance(found, list):
+            self.taken_flashes = found
+        return found
+
+
+@dataclass
+class SessionState:
+    #: (the key material it was built from, the serializer)
+    serializer: tuple[tuple[t.Any, ...], URLSafeTimedSerializer | None] | None = None
+
+
+def opened_session(request: Request) -> SessionMixin | None:
+    """The session Batteries' :class:`SessionInterface` opened for ``request``, without marking
+    it accessed; None when it opened none (no secret key, or another session interface)."""
+    return t.cast("SessionMixin | None", request.environ.get(ENVIRON_KEY))
+
+
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with the serializer kept between requests."""
 
     null_session_class = BatteriesNullSession
+    session_class = Session
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if app.secret_key:
+        session: SecureCookieSession | None
+        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
             # No Cookie header at all (most first visits, API clients, health checks): the
             # session is empty whatever the cookie settings; skip cookies and the serializer.
-            if not request.environ.get("HTTP_COOKIE"):
-                return self.session_class()
-        elif not dev_key_applies(app):
+            session = self.session_class()
+        elif not app.secret_key and not dev_key_applies(app):
             return None  # no key and none to generate: Flask's null session
-        return super().open_session(app, request)
+        else:
+            session = super().open_session(app, request)
+        if session is not None:
+            request.environ[ENVIRON_KEY] = session
+        return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # Empty, never read and never changed: Flask would add no cookie and no Vary header.
@@ -148,11 +190,10 @@ class SessionInterface(SecureCookieSessionInterface):
             self.key_derivation,
             self.digest_method,
         )
-        state = app.extensions.get("batteries")
-        cached = getattr(state, "session_serializer", None)
+        state = state_of(app, SessionState)
+        cached = state.serializer
         if cached is not None and cached[0] == key:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         serializer = super().get_signing_serializer(app)
-        if state is not None:
-            state.session_serializer = (key, serializer)
+        state.serializer = (key, serializer)
         return serializer

@@ -41,29 +41,32 @@ Nothing here imports SQLAlchemy until a database is used: ``import batteries`` a
 ``Batteries(__name__)`` stay light.
 
 Config:
-    ``DATABASE_URL`` (default ``sqlite:///<instance>/app.sqlite``; ``SQLALCHEMY_DATABASE_URI``
+    ``DATABASE_URL`` (default ``sqlite:///<instance>/app.sqlite``, ``app-<tenant>.sqlite`` for a
+    tenant of a dispatcher; the file is made 0600; ``SQLALCHEMY_DATABASE_URI``
     is read when it is unset), ``DATABASE_ENGINE_OPTIONS`` (keyword arguments of
     ``create_engine``; ``SQLALCHEMY_ENGINE_OPTIONS`` when unset).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import typing as t
 import weakref
+from dataclasses import dataclass, field
 
-from flask import current_app, g
-from flask.globals import _cv_app
+from flask import current_app, g, has_app_context
 from werkzeug.exceptions import NotFound
 
 from . import _teardown
 from ._dberrors import install_error_events
 from .checks import Check
-from .config import Setting, value
+from .config import Setting
 from .pagination import MAX_PER_PAGE, Pagination, paginate
-from .state import get_state
+from .sqlite import create_private_file, identity_filename
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -75,7 +78,8 @@ logger = logging.getLogger("batteries.sqla")
 
 
 def _default_url(app: Flask) -> str:
-    return "sqlite:///" + os.path.join(app.instance_path, "app.sqlite")
+    # Tenants made by a dispatcher share the instance folder: each gets a file of its own.
+    return "sqlite:///" + os.path.join(app.instance_path, identity_filename(app, "app", ".sqlite"))
 
 
 CONFIG = (
@@ -109,9 +113,16 @@ CONFIG = (
     ),
 )
 
-DATABASE_URL = CONFIG[0]
-ENGINE_OPTIONS = CONFIG[1]
+DATABASE_URL, ENGINE_OPTIONS, SQLALCHEMY_DATABASE_URI, SQLALCHEMY_ENGINE_OPTIONS = CONFIG
 
+
+@dataclass
+class SqlaState:
+    """Per app: which SQLAlchemy objects are wired, their engines, test connections."""
+
+    wired: set[str] = field(default_factory=set)
+    engines: dict[str, Engine] = field(default_factory=dict)
+    test_binds: dict[str, t.Any] = field(default_factory=dict)
 
 
 def init_app(app: Flask) -> None:
@@ -166,12 +177,7 @@ class SQLAlchemy:
 
     def init_app(self, app: Flask) -> None:
         """Set ``app`` up: its session of each app context is closed at teardown."""
-        state: t.Any = get_state(app)
-        wired = getattr(state, "sqla_wired", None)
-        if wired is None:
-            wired = state.sqla_wired = set()
-            state.sqla_engines = {}
-            state.sqla_test_binds = {}
+        wired = state_of(app, SqlaState).wired
         if self._key in wired:
             return
         wired.add(self._key)
@@ -218,9 +224,9 @@ class SQLAlchemy:
 
     def get_engine(self, app: Flask) -> Engine:
         """``app``'s engine for this object, built from its config on first use."""
-        state: t.Any = get_state(app)
-        engines = getattr(state, "sqla_engines", None)
-        if engines is None or self._key not in state.sqla_wired:
+        state = state_of(app, SqlaState)
+        engines = state.engines
+        if self._key not in state.wired:
             raise RuntimeError(
                 f"{self!r} is not set up on app {app.name!r}: call init_app(app) at start-up."
             )
@@ -236,16 +242,15 @@ class SQLAlchemy:
     # -- sessions -------------------------------------------------------------------------
 
     def _current_session(self) -> Session:
-        ctx = _cv_app.get(None)
-        if ctx is None:
+        if not has_app_context():
             raise RuntimeError(
                 "db.session needs an app context: use it in a request, a CLI command, or inside "
                 "'with app.app_context():'."
             )
-        store = ctx.g.__dict__
-        session = store.get(self._key)
+        session = g.__dict__.get(self._key)
         if session is None:
-            session = store[self._key] = self.make_session(ctx.app)
+            session = self.make_session(current_app._get_current_object())  # type: ignore[attr-defined]
+            setattr(g, self._key, session)
             _teardown.on_teardown(self._close_current)
         return session  # type: ignore[no-any-return]
 
@@ -254,18 +259,34 @@ class SQLAlchemy:
         from sqlalchemy.orm import Session
 
         engine = self.get_engine(app)
-        test_bind = t.cast(t.Any, get_state(app)).sqla_test_binds.get(self._key)
+        test_bind = state_of(app, SqlaState).test_binds.get(self._key)
         if test_bind is not None:
             return Session(
                 bind=test_bind, join_transaction_mode="create_savepoint", **self.session_options
             )
         return Session(bind=engine, **self.session_options)
 
+    @contextlib.contextmanager
+    def bound_to(self, app: Flask, connection: t.Any) -> t.Iterator[None]:
+        """Within the block, ``app``'s sessions of this object join ``connection``'s transaction
+        (savepoints); the ``db`` fixture of the pytest plugin uses it."""
+        binds = state_of(app, SqlaState).test_binds
+        binds[self._key] = connection
+        try:
+            yield
+        finally:
+            binds.pop(self._key, None)
+
+    def forget_engines(self, app: Flask) -> None:
+        """Dispose of ``app``'s engine for this object; the next use builds one from the config."""
+        engine = state_of(app, SqlaState).engines.pop(self._key, None)
+        if engine is not None:
+            engine.dispose()
+
     def _remove_session(self, exc: BaseException | None) -> None:
-        ctx = _cv_app.get(None)
-        if ctx is None:
+        if not has_app_context():
             return
-        session = ctx.g.__dict__.pop(self._key, None)
+        session = g.__dict__.pop(self._key, None)
         if session is not None:
             _close(session, exc)
 
@@ -360,21 +381,21 @@ def _entity_name(entity: t.Any) -> str:
 
 def database_url(app: Flask) -> tuple[str, str]:
     """The app's database URL and the config key it came from."""
-    url = app.config.get("DATABASE_URL")
+    url = app.config.get(DATABASE_URL.key)
     if url:
-        return str(url), "DATABASE_URL"
-    url = app.config.get("SQLALCHEMY_DATABASE_URI")
+        return str(url), DATABASE_URL.key
+    url = SQLALCHEMY_DATABASE_URI.get(app)
     if url:
-        return str(url), "SQLALCHEMY_DATABASE_URI"
-    return _default_url(app), "DATABASE_URL"
+        return str(url), SQLALCHEMY_DATABASE_URI.key
+    return _default_url(app), DATABASE_URL.key
 
 
 def engine_options(app: Flask) -> dict[str, t.Any]:
-    options = app.config.get("DATABASE_ENGINE_OPTIONS")
+    options = app.config.get(ENGINE_OPTIONS.key)
     if options is None:
-        options = app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+        options = SQLALCHEMY_ENGINE_OPTIONS.get(app)
     if options is None:
-        options = value(app, ENGINE_OPTIONS)
+        options = ENGINE_OPTIONS.get(app)
     return dict(options)
 
 
@@ -389,9 +410,8 @@ def make_engine(app: Flask) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         database = url.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            folder = os.path.dirname(os.path.abspath(database))
-            os.makedirs(folder, exist_ok=True)
+        if database and url.query.get("mode") not in ("memory", "ro"):
+            create_private_file(database)
     else:
         options.setdefault("pool_pre_ping", True)
         connect_args = dict(options.get("connect_args") or {})

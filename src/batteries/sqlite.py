@@ -25,7 +25,14 @@
   explicit adapters (Python 3.12 deprecates sqlite3's implicit ones and warns).
 - :func:`init_db` runs ``schema.sql`` from the app's folder.
 - The default file is the one ``batteries.db`` uses too (``<instance>/app.sqlite``), so an app can
-  move from raw SQL to SQLAlchemy, or mix them, on the same database.
+  move from raw SQL to SQLAlchemy, or mix them, on the same database. Apps made per tenant by a
+  dispatcher (:func:`batteries.state.app_identity`) get ``<instance>/app-<tenant>.sqlite``.
+- A database file Batteries creates is private to the process's user (mode 0600, and SQLite
+  gives its ``-wal``/``-shm``/``-journal`` files the database's mode); folders it creates, 0700.
+- The date adapters and converters are sqlite3's own registries, which are process-wide (the
+  module has no per-connection ones): Batteries registers them on first use of a connection, with
+  the same text format as the defaults Python 3.12 deprecated, so other sqlite3 code in the
+  process reads and writes the same values as before, without the deprecation warning.
 
 Config:
     ``SQLITE_DATABASE`` (default ``<instance>/app.sqlite``; the instance folder is created on
@@ -35,14 +42,17 @@ Config:
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
+import re
 import typing as t
 
 from flask import current_app, g
 
 from . import _teardown
 from .checks import Check
-from .config import Setting, value
+from .config import Setting
+from .state import app_identity
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import sqlite3
@@ -52,8 +62,37 @@ if t.TYPE_CHECKING:  # pragma: no cover
 _KEY = "_batteries_sqlite"
 
 
+def identity_filename(app: Flask, stem: str, suffix: str) -> str:
+    """``stem + suffix``, or ``stem-<tenant>suffix`` for an app a dispatcher gave an identity.
+
+    The tenant key is kept readable where it is made of letters, digits, ``-`` and ``_``;
+    anything else is replaced and a short hash of the key added, so two keys never share a name.
+    """
+    identity = app_identity(app)
+    if not identity:
+        return stem + suffix
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", identity)[:40]
+    if safe != identity:
+        safe += "-" + hashlib.sha256(identity.encode()).hexdigest()[:8]
+    return f"{stem}-{safe}{suffix}"
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` (and missing folders) private to this user, unless it exists already:
+    the file 0600, new folders 0700. SQLite then makes its side files with the file's mode."""
+    if path == ":memory:" or path.startswith("file:") or not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def _default_path(app: Flask) -> str:
-    return os.path.join(app.instance_path, "app.sqlite")
+    return os.path.join(app.instance_path, identity_filename(app, "app", ".sqlite"))
 
 
 CONFIG = (
@@ -65,6 +104,7 @@ CONFIG = (
         shown="<instance>/app.sqlite",
     ),
 )
+(SQLITE_DATABASE,) = CONFIG
 
 
 def init_app(app: Flask) -> None:
@@ -80,7 +120,7 @@ def _close_db(exc: BaseException | None) -> None:
 
 def database_path(app: Flask) -> str:
     """The app's ``SQLITE_DATABASE``."""
-    return str(value(app, CONFIG[0]))
+    return str(SQLITE_DATABASE.get(app))
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -88,8 +128,7 @@ def connect(path: str) -> sqlite3.Connection:
     import sqlite3
 
     _register_adapters()
-    if path != ":memory:" and not path.startswith("file:"):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    create_private_file(path)
     connection = sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES)
     connection.row_factory = sqlite3.Row
     connection.execute("PRAGMA foreign_keys = ON")
@@ -98,10 +137,10 @@ def connect(path: str) -> sqlite3.Connection:
 
 def get_db() -> sqlite3.Connection:
     """The current app context's connection, opened on first use."""
-    store = g.__dict__
-    connection = store.get(_KEY)
+    connection = g.__dict__.get(_KEY)
     if connection is None:
-        connection = store[_KEY] = connect(database_path(current_app))
+        connection = connect(database_path(current_app))
+        setattr(g, _KEY, connection)
         _teardown.on_teardown(_close_db)
     return connection  # type: ignore[no-any-return]
 
@@ -162,6 +201,7 @@ def _convert_datetime(raw: bytes) -> datetime.datetime | datetime.date | str:
         return datetime.datetime.fromisoformat(text)
     except ValueError:  # not a date after all: the text, rather than a failed request
         return text
+
 
 #: this battery adds no deploy checks (see batteries.checks)
 DEPLOY_CHECKS: tuple[Check, ...] = ()

@@ -120,7 +120,6 @@ def db(app: Flask, request: pytest.FixtureRequest) -> t.Iterator[t.Any]:
     to the head, which also tests them) instead of ``create_all``.
     """
     from .sqla import db as database
-    from .state import get_state
 
     schema = request.config.getoption("--batteries-schema") or request.config.getini(
         "batteries_schema"
@@ -147,12 +146,10 @@ def db(app: Flask, request: pytest.FixtureRequest) -> t.Iterator[t.Any]:
         saved_level = driver.isolation_level
         driver.isolation_level = None
         driver.execute("BEGIN")
-    binds = get_state(app).sqla_test_binds  # type: ignore[attr-defined]
-    binds[database._key] = connection
     try:
-        yield database
+        with database.bound_to(app, connection):
+            yield database
     finally:
-        binds.pop(database._key, None)
         if transaction.is_active:
             transaction.rollback()
         if legacy_sqlite:
