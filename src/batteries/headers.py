@@ -154,6 +154,16 @@ def csp_nonce() -> str:
     return t.cast(str, nonce)
 
 
+def request_nonce() -> str | None:
+    """This request's nonce if :func:`csp_nonce` made one, else None (no new nonce is made).
+
+    ``@cached`` reads it to store a page with the nonce it used and give each replay a fresh one.
+    """
+    if not has_app_context():
+        return None
+    return t.cast("str | None", g.__dict__.get(_NONCE_KEY))
+
+
 def add_nonce(policy: str, nonce: str) -> str:
     """``policy`` with ``'nonce-<nonce>'`` added to ``script-src`` and ``style-src``.
 
