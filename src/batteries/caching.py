@@ -40,7 +40,7 @@ from flask import current_app
 
 from .checks import STATIC_HINT, Check, Found, static_exposure
 from .config import ConfigError, Setting, value
-from .state import get_state
+from .state import app_identity, get_state
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -274,6 +274,9 @@ def build_cache(app: Flask) -> SafeCache:
     kind = cache_type(app)
     timeout = int(value(app, CACHE_DEFAULT_TIMEOUT))
     prefix = str(value(app, CACHE_KEY_PREFIX))
+    identity = app_identity(app)
+    if identity:  # a dispatched tenant: its keys apart from its siblings' (same import name)
+        prefix += f"tenant={identity}:"
     options = dict(value(app, CACHE_OPTIONS) or {})
     url = value(app, CACHE_URL)
     retry_after = float(value(app, CACHE_RETRY_AFTER))
@@ -460,8 +463,9 @@ class CacheProxy:
 
             @functools.wraps(fn)
             def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                store = get_cache(current_app)
-                key = _memo_key(store, name, args, kwargs)
+                app = current_app._get_current_object()  # type: ignore[attr-defined]
+                store = get_cache(app)
+                key = _memo_key(store, app_identity(app), name, args, kwargs)
                 found = store.get(key)
                 if isinstance(found, tuple) and len(found) == 1:
                     return found[0]
@@ -480,17 +484,23 @@ class CacheProxy:
         name = getattr(fn, "_batteries_memoized", None)
         if name is None:
             raise TypeError(f"{fn!r} is not decorated with @cache.memoize()")
-        store = get_cache(current_app)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        store = get_cache(app)
+        tenant = app_identity(app)
         if args or kwargs:
-            store.delete(_memo_key(store, name, args, kwargs))
+            store.delete(_memo_key(store, tenant, name, args, kwargs))
         else:
-            store.set(f"memo-version:{name}", uuid.uuid4().hex[:12], 0)
+            store.set(f"memo-version:{tenant}:{name}", uuid.uuid4().hex[:12], 0)
 
 
-def _memo_key(store: SafeCache, name: str, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> str:
-    version = store.get(f"memo-version:{name}") or "0"
+def _memo_key(
+    store: SafeCache, tenant: str, name: str, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+) -> str:
+    """The key of ``name(*args, **kwargs)``: the tenant is in it even when the cache was built
+    before a dispatcher named the app (its prefix then lacks the tenant)."""
+    version = store.get(f"memo-version:{tenant}:{name}") or "0"
     digest = hashlib.sha256(repr((args, sorted(kwargs.items()))).encode()).hexdigest()[:32]
-    return f"memo:{name}:{version}:{digest}"
+    return f"memo:{tenant}:{name}:{version}:{digest}"
 
 
 cache = CacheProxy()
