@@ -271,7 +271,7 @@ def combine(default_app: WSGIApplication, mounts: dict[str, WSGIApplication]) ->
         if prefix in cleaned:
             raise ValueError(f"two apps are mounted at {prefix!r}")
         cleaned[prefix] = app
-        if hasattr(app, "extensions") and not app_identity(app):
+        if hasattr(app, "extensions") and not app_identity(t.cast(t.Any, app)):
             _identify(prefix, app)
         _keep_session_cookie_apart(app, prefix)
     return _Combined(default_app, cleaned)
