@@ -9,8 +9,9 @@ Replaces Flask's "Caching" pattern (a cachelib cache made by hand)::
     def exchange_rate(currency):
         return fetch_rate(currency)
 
-``cache`` stands for the current app's cachelib cache, built on first use from the config (one
-per app, so dispatched apps never share one). A cache server that is down or hangs turns into
+``cache`` stands for the current app's cache (a cachelib cache, or :mod:`batteries.filecache` for
+the default filesystem cache), built on first use from the config (one per app, and a dispatched
+tenant's keys carry its identity, so tenants never share entries). A cache server that is down or hangs turns into
 misses and no-ops, fast: the Redis client has 0.5 s timeouts and no retries, a failure opens a
 circuit breaker that skips the server for ``CACHE_RETRY_AFTER`` seconds, and one warning is
 logged per incident, not per request. It recovers by itself when the server is back.
@@ -289,7 +290,9 @@ def build_cache(app: Flask) -> SafeCache:
         name = "simple (in memory)"
     elif kind == "filesystem":
         folder = url or cache_folder(app)
-        backend = _filesystem_cache_class()(folder, default_timeout=timeout, **options)
+        from .filecache import FileCache
+
+        backend = FileCache(folder, default_timeout=timeout, **options)
         name = f"filesystem {folder}"
         ours = prefix
     elif kind == "redis":
@@ -314,77 +317,6 @@ def build_cache(app: Flask) -> SafeCache:
     return SafeCache(
         backend, name=name, prefix=ours, default_timeout=timeout, retry_after=retry_after
     )
-
-
-_fs_class: type | None = None
-
-
-def _filesystem_cache_class() -> type:
-    """cachelib's ``FileSystemCache``, with cheaper bookkeeping.
-
-    cachelib keeps its file count in a file of the cache: every ``set`` reads and rewrites it,
-    and past the ``threshold`` (500) every ``set`` reads all the entries' headers to delete
-    one — a miss on a full cache cost ~100 ms here. This subclass counts by listing the folder
-    (at most once a second, per process) and, when over the threshold, deletes expired
-    entries and then those expiring soonest down to 80% of it, in one pass.
-    """
-    global _fs_class
-    if _fs_class is None:
-        import struct
-
-        import cachelib
-
-        class FileSystemCache(cachelib.FileSystemCache):  # type: ignore[misc]
-            _count = 0
-            _counted_at = float("-inf")
-
-            @property
-            def _file_count(self) -> int:
-                now = time.monotonic()
-                if now - self._counted_at >= 1.0:
-                    self._count = sum(1 for _ in self._list_dir())
-                    self._counted_at = now
-                return self._count
-
-            def _update_count(self, delta: int | None = None, value: int | None = None) -> None:
-                if value is not None:
-                    self._count = value
-                    self._counted_at = time.monotonic()
-                elif delta:
-                    self._count += delta
-
-            def _prune(self) -> None:
-                if not self._over_threshold():
-                    return
-                now = time.time()
-                entries = []
-                for name in self._list_dir():
-                    try:
-                        with open(name, "rb") as f:
-                            expires = struct.unpack("I", f.read(4))[0]
-                    except FileNotFoundError:
-                        continue
-                    except (OSError, EOFError, struct.error):
-                        expires = 1  # unreadable: the first to go
-                    entries.append((expires, name))
-                # expired first, then soonest to expire; entries that never expire last
-                entries.sort(key=lambda entry: (entry[0] == 0, entry[0]))
-                keep = int(self._threshold * 0.8)
-                remaining = len(entries)
-                for expires, name in entries:
-                    if remaining <= keep and not (expires and expires < now):
-                        break
-                    try:
-                        os.remove(name)
-                    except FileNotFoundError:
-                        pass
-                    except OSError:
-                        continue
-                    remaining -= 1
-                self._update_count(value=remaining)
-
-        _fs_class = FileSystemCache
-    return _fs_class
 
 
 def redis_client(url: str, options: dict[str, t.Any]) -> t.Any:
