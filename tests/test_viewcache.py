@@ -533,3 +533,31 @@ def test_each_replay_gets_its_own_csp_nonce(simple_app):
         assert f"'nonce-{nonces[0]}'" in response.headers["Content-Security-Policy"]
         seen.add(nonces[0])
     assert len(seen) == 4 and calls["n"] == 1
+
+
+def test_a_conditional_request_gets_a_304_from_the_cache(simple_app):
+    calls = {"n": 0}
+
+    @simple_app.get("/tagged")
+    @cached()
+    def tagged():
+        calls["n"] += 1
+        response = make_response("tagged page")
+        response.set_etag("v1")
+        return response
+
+    client = simple_app.test_client()
+    assert client.get("/tagged").status_code == 200
+    assert client.get("/tagged", headers={"If-None-Match": '"v1"'}).status_code == 304
+    other = client.get("/tagged", headers={"If-None-Match": '"v0"'})
+    assert other.status_code == 200 and other.text == "tagged page"
+    assert calls["n"] == 1
+
+
+def test_a_request_saying_no_cache_is_still_served_from_the_cache(simple_app):
+    calls = counted_view(simple_app)
+    client = simple_app.test_client()
+    client.get("/page")
+    assert client.get("/page", headers={"Cache-Control": "no-cache"}).text == "body 1"
+    assert client.get("/page", headers={"Pragma": "no-cache"}).text == "body 1"
+    assert calls["n"] == 1

@@ -26,6 +26,11 @@ The rules, in short (``docs/cache.md`` has them in full):
 - A request carrying the session or remember-me cookie is answered from the cache only with
   a response that did not read the session (no ``Vary: Cookie``).
 - A page that used the CSP nonce is stored with it, and each replay gets a fresh nonce.
+- A hit carries ``Age``; a conditional request (``If-None-Match``, ``If-Modified-Since``)
+  that matches the stored ``ETag``/``Last-Modified`` gets a 304.
+- A request's ``Cache-Control: no-cache`` is not a way around the cache (as in Varnish and
+  Django): the cache is part of the site, and any client could otherwise make every request
+  a miss. Its ``no-store`` is honoured: that response is not stored.
 """
 
 from __future__ import annotations
@@ -203,6 +208,9 @@ def _replay(app: Flask, entry: tuple[t.Any, ...]) -> Response:
         headers = [(name, value.replace(nonce, fresh)) for name, value in headers]
     response = app.response_class(body, status=status, headers=headers)
     response.headers["Age"] = str(max(0, int(time.time() - stored_at)))
+    environ = request.environ
+    if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ:
+        response.make_conditional(environ)  # 304 when the stored validators match
     return response
 
 
