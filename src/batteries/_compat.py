@@ -19,3 +19,5 @@ from __future__ import annotations
 
 
 # -- cachelib, SQLite, others ----------------------------------------------------------------
+# cachelib: no touch. The filesystem cache (``batteries.filecache``) is Batteries' own on the
+# public ``cachelib.BaseCache``; the other backends are used as cachelib documents them.
