@@ -35,13 +35,14 @@ import threading
 import time
 import typing as t
 import uuid
+from dataclasses import dataclass
 
 import click
 from flask import current_app
 
 from .checks import STATIC_HINT, Check, Found, static_exposure
-from .config import ConfigError, Setting, value
-from .state import app_identity, get_state
+from .config import ConfigError, Setting
+from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -240,7 +241,7 @@ class SafeCache:
 
 def cache_type(app: Flask) -> str:
     """``CACHE_TYPE`` normalised: Flask-Caching's spellings map to Batteries' names."""
-    raw = str(value(app, CACHE_TYPE) or "filesystem")
+    raw = str(CACHE_TYPE.get(app) or "filesystem")
     name = raw.rsplit(".", 1)[-1].lower().replace("_", "")
     if name.endswith("cache") and name != "cache":
         name = name[: -len("cache")]
@@ -273,14 +274,14 @@ def build_cache(app: Flask) -> SafeCache:
     import cachelib
 
     kind = cache_type(app)
-    timeout = int(value(app, CACHE_DEFAULT_TIMEOUT))
-    prefix = str(value(app, CACHE_KEY_PREFIX))
+    timeout = int(CACHE_DEFAULT_TIMEOUT.get(app))
+    prefix = str(CACHE_KEY_PREFIX.get(app))
     identity = app_identity(app)
     if identity:  # a dispatched tenant: its keys apart from its siblings' (same import name)
         prefix += f"tenant={identity}:"
-    options = dict(value(app, CACHE_OPTIONS) or {})
-    url = value(app, CACHE_URL)
-    retry_after = float(value(app, CACHE_RETRY_AFTER))
+    options = dict(CACHE_OPTIONS.get(app) or {})
+    url = CACHE_URL.get(app)
+    retry_after = float(CACHE_RETRY_AFTER.get(app))
     ours = ""  # prefix applied by SafeCache when the backend has none of its own
     if kind == "null":
         backend: t.Any = cachelib.NullCache(default_timeout=timeout)
@@ -296,7 +297,7 @@ def build_cache(app: Flask) -> SafeCache:
         name = f"filesystem {folder}"
         ours = prefix
     elif kind == "redis":
-        url = url or value(app, CACHE_REDIS_URL) or "redis://127.0.0.1:6379/0"
+        url = url or CACHE_REDIS_URL.get(app) or "redis://127.0.0.1:6379/0"
         backend = cachelib.RedisCache(
             host=redis_client(url, options), default_timeout=timeout, key_prefix=prefix
         )
@@ -346,16 +347,23 @@ def _mask(url: str) -> str:
     return url
 
 
+@dataclass
+class CacheState:
+    """Per app: its cache, built on first use."""
+
+    cache: SafeCache | None = None
+
+
 def get_cache(app: Flask) -> SafeCache:
     """The app's cache, built on first use."""
-    state = get_state(app)
-    found = getattr(state, "cache", None)
+    state = state_of(app, CacheState)
+    found = state.cache
     if found is None:
         with _BUILD_LOCK:
-            found = getattr(state, "cache", None)
+            found = state.cache
             if found is None:
-                found = state.cache = build_cache(app)  # type: ignore[attr-defined]
-    return found  # type: ignore[no-any-return]
+                found = state.cache = build_cache(app)
+    return found
 
 
 # -- the ``cache`` object ---------------------------------------------------------------------
