@@ -165,12 +165,15 @@ def apply_headers(app: Flask, response: Response) -> Response:
     chosen, (slot, cut) = (plan.https, plan.nonce_https) if secure else (plan.http, plan.nonce_http)
     present = response.headers
     have = {name.lower() for name, _ in present}
-    for i, (name, lowered, value) in enumerate(chosen):
-        if lowered in have:
-            continue
-        if i == slot and nonce is not None:
-            value = nonce.join(cut)
-        present.add(name, value)
+    add = present.add
+    if nonce is None:
+        for name, lowered, value in chosen:
+            if lowered not in have:
+                add(name, value)
+    else:
+        for i, (name, lowered, value) in enumerate(chosen):
+            if lowered not in have:
+                add(name, nonce.join(cut) if i == slot else value)
     return response
 
 
