@@ -265,3 +265,12 @@ def test_https_plan_adds_hsts_and_the_nonce_too(secured: Batteries) -> None:
     nonce = re.search(r'nonce="([^"]+)"', response.text).group(1)
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
     assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+
+def test_two_requests_in_one_app_context_get_two_nonces(secured: Batteries) -> None:
+    client = secured.test_client()
+    with secured.app_context():  # a request then reuses this app context (and its g)
+        first = re.search(r'nonce="([^"]+)"', client.get("/inline").text).group(1)
+        second = re.search(r'nonce="([^"]+)"', client.get("/inline").text).group(1)
+        assert "'nonce-" not in client.get("/").headers["Content-Security-Policy"]
+    assert first != second

@@ -561,3 +561,21 @@ def test_a_request_saying_no_cache_is_still_served_from_the_cache(simple_app):
     assert client.get("/page", headers={"Cache-Control": "no-cache"}).text == "body 1"
     assert client.get("/page", headers={"Pragma": "no-cache"}).text == "body 1"
     assert calls["n"] == 1
+
+
+def test_a_mark_does_not_outlive_its_request_in_a_reused_app_context(simple_app):
+    calls = {"n": 0}
+
+    @simple_app.get("/m/<kind>")
+    @cached()
+    def view(kind):
+        calls["n"] += 1
+        if kind == "once":
+            mark_uncacheable()
+        return f"{kind} {calls['n']}"
+
+    client = simple_app.test_client()
+    with simple_app.app_context():
+        client.get("/m/once")
+        assert client.get("/m/plain").text == "plain 2"
+        assert client.get("/m/plain").text == "plain 2"  # stored: the mark was /m/once's only

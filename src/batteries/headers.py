@@ -83,7 +83,7 @@ SECURITY_HEADERS = Setting(
 )
 CONFIG = (SECURITY_HEADERS,)
 
-_NONCE_KEY = "_batteries_csp_nonce"
+_NONCE_KEY = "batteries.csp_nonce"
 
 
 def init_app(app: Flask) -> None:
@@ -158,10 +158,10 @@ def apply_headers(app: Flask, response: Response) -> Response:
     secure = False
     nonce = None
     if has_request_context():
-        # _get_current_object() is the proxies' documented accessor: one context lookup each
+        # _get_current_object() is the proxy's documented accessor: one context lookup
         environ = request._get_current_object().environ  # type: ignore[attr-defined]
         secure = environ.get("wsgi.url_scheme") in ("https", "wss")
-        nonce = g._get_current_object().__dict__.get(_NONCE_KEY)
+        nonce = environ.get(_NONCE_KEY)
     chosen, (slot, cut) = (plan.https, plan.nonce_https) if secure else (plan.http, plan.nonce_http)
     present = response.headers
     have = {name.lower() for name, _ in present}
@@ -188,10 +188,19 @@ def csp_nonce() -> str:
     response's ``Content-Security-Policy`` lists ``'nonce-<value>'`` in ``script-src`` and
     ``style-src``. Call it before the response is made (rendering a template does).
     """
-    nonce = g.__dict__.get(_NONCE_KEY)
+    store = _nonce_store()
+    nonce = store.get(_NONCE_KEY)
     if nonce is None:
-        nonce = g.__dict__[_NONCE_KEY] = secrets.token_urlsafe(18)
+        nonce = store[_NONCE_KEY] = secrets.token_urlsafe(18)
     return t.cast(str, nonce)
+
+
+def _nonce_store() -> dict[str, t.Any]:
+    """Where this request's nonce lives: the WSGI environ (one per request, even when a test
+    reuses an app context for several requests), or ``g`` outside a request."""
+    if has_request_context():
+        return t.cast("dict[str, t.Any]", request._get_current_object().environ)  # type: ignore[attr-defined]
+    return g.__dict__
 
 
 def request_nonce() -> str | None:
@@ -201,7 +210,7 @@ def request_nonce() -> str | None:
     """
     if not has_app_context():
         return None
-    return t.cast("str | None", g.__dict__.get(_NONCE_KEY))
+    return t.cast("str | None", _nonce_store().get(_NONCE_KEY))
 
 
 def add_nonce(policy: str, nonce: str) -> str:

@@ -43,7 +43,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-from flask import current_app, g, has_app_context, request, request_finished
+from flask import current_app, has_request_context, request, request_finished
 
 from .auth import REMEMBER_COOKIE
 from .caching import get_cache
@@ -63,7 +63,7 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 __all__ = ["cached", "cacheable", "mark_uncacheable", "is_marked_uncacheable"]
 
 _PENDING = "_batteries_cache_store"
-_G_UNCACHEABLE = "batteries_uncacheable"
+_UNCACHEABLE = "batteries.uncacheable"
 _INDEX = "batteries-vary-1"  # tag of a URL's index entry: (tag, vary names, entry or None)
 _ENTRY = "batteries-page-1"  # tag of a stored page
 _NOT_STORED_HEADERS = frozenset({"set-cookie", "content-length", "age"})
@@ -96,13 +96,13 @@ def mark_uncacheable(reason: str = "per-request value") -> None:
     ``@cached`` then does not store the response. Call it from code that renders such a value
     into a page (a CSRF token, a one-time link); outside a request it does nothing.
     """
-    if has_app_context():
-        g.__dict__[_G_UNCACHEABLE] = reason
+    if has_request_context():  # the environ: one per request, even when an app context is reused
+        request.environ[_UNCACHEABLE] = reason
 
 
 def is_marked_uncacheable() -> bool:
     """Whether :func:`mark_uncacheable` was called during this request."""
-    return has_app_context() and _G_UNCACHEABLE in g.__dict__
+    return has_request_context() and _UNCACHEABLE in request.environ
 
 
 # -- the decorator ----------------------------------------------------------------------------
