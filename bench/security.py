@@ -7,10 +7,13 @@ side:
 - ``batteries``: Batteries with ``SECURITY_HEADERS`` off (the default: one ``dict.get`` per
   response in ``make_response``);
 - ``batteries+headers``: Batteries with ``SECURITY_HEADERS = True`` (six headers, HTTP);
-- ``batteries+nonce``: the same, with a view that uses ``csp_nonce()`` (a new nonce per request).
+- ``batteries+production``: Batteries with ``app.config.update(PRODUCTION)`` (headers, CSRF on
+  every unsafe request, secure cookies), the configuration the docs tell you to deploy;
+- ``batteries+nonce``: the production configuration, with a view that uses ``csp_nonce()`` (a
+  new nonce per request).
 
-Goals: batteries / flask <= 0.97 is the project-wide hello-world goal (measured by
-``bench/wsgi.py``); here the figure of interest is the cost of turning the headers on.
+Goals (issue 19): production / defaults <= 1.05 (the secure configuration costs at most 5%)
+and production / flask <= 0.85.
 
 Usage: ``python bench/security.py [--rounds 9] [--calls 2000] [--quick]``
 """
@@ -44,13 +47,16 @@ def make_apps(root: str) -> dict[str, t.Any]:
     flask_app = Flask("bench_flask", root_path=root)
     flask_app.add_url_rule("/", "hello", hello)
     apps["flask"] = flask_app
-    for name, headers, view in (
-        ("batteries", False, hello),
-        ("batteries+headers", True, hello),
-        ("batteries+nonce", True, nonce_page),
+    from batteries.security import PRODUCTION
+
+    for name, config, view in (
+        ("batteries", {}, hello),
+        ("batteries+headers", {"SECURITY_HEADERS": True}, hello),
+        ("batteries+production", PRODUCTION, hello),
+        ("batteries+nonce", PRODUCTION, nonce_page),
     ):
         app = Batteries(f"bench_{name}", root_path=root, instance_path=os.path.join(root, "i"))
-        app.config["SECURITY_HEADERS"] = headers
+        app.config.update(config, SECRET_KEY="bench secret key, long enough to be taken seriously")
         app.add_url_rule("/", "hello", view)
         apps[name] = app
     return apps
@@ -73,6 +79,13 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     ratios = {name: common.paired_ratio(samples[name], samples["flask"]) for name in samples}
     extra = {
         "headers on / off": common.paired_ratio(samples["batteries+headers"], samples["batteries"]),
+        "production / defaults (goal <= 1.05)": common.paired_ratio(
+            samples["batteries+production"], samples["batteries"]
+        ),
+        "production / flask (goal <= 0.85)": ratios["batteries+production"],
+        "nonce page / production hello": common.paired_ratio(
+            samples["batteries+nonce"], samples["batteries+production"]
+        ),
     }
     rows = [
         [name, common.fmt_value(medians[name] * 1e6), common.fmt_ratio(ratios[name])]
@@ -89,6 +102,8 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         "medians_us": {k: v * 1e6 for k, v in medians.items()},
         "ratios_vs_flask": ratios,
         "headers_on_over_off": extra["headers on / off"],
+        "production_over_defaults": extra["production / defaults (goal <= 1.05)"],
+        "production_over_flask": ratios["batteries+production"],
         "rounds": args.rounds,
         "calls": args.calls,
     }

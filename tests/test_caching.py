@@ -1,4 +1,5 @@
-"""batteries.cache and @cached (batteries.viewcache): backends, fail-open Redis, view keys."""
+"""batteries.cache: backends, memoize, the filesystem cache, fail-open Redis (``@cached`` is in
+test_viewcache.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ import uuid
 
 import pytest
 from _services import service_up
-from flask import Blueprint, make_response, session
 
 from batteries import Batteries, cache, cached
 from batteries.caching import SafeCache, get_cache
 from batteries.config import ConfigError
-from batteries.signals import cache_hit, cache_miss
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -33,23 +32,6 @@ def spare_port() -> int:
 def simple_app(app):
     app.config["CACHE_TYPE"] = "simple"
     return app
-
-
-@pytest.fixture
-def signals():
-    seen: list[tuple[str, str]] = []
-
-    def hit(sender, key, **extra):
-        seen.append(("hit", key))
-
-    def miss(sender, key, **extra):
-        seen.append(("miss", key))
-
-    cache_hit.connect(hit)
-    cache_miss.connect(miss)
-    yield seen
-    cache_hit.disconnect(hit)
-    cache_miss.disconnect(miss)
 
 
 def counted_view(app, rule="/page", **options):
@@ -195,238 +177,6 @@ def test_cache_clear_command(app):
     assert "Cleared the cache" in result.output
     with app.app_context():
         assert cache.get("x") is None
-
-
-# -- @cached --------------------------------------------------------------------------------------
-
-
-def test_cached_hits_and_misses_with_signals(simple_app, signals):
-    calls = counted_view(simple_app)
-    client = simple_app.test_client()
-    assert client.get("/page").text == "body 1"
-    assert client.get("/page").text == "body 1"
-    assert calls["n"] == 1
-    assert [kind for kind, _ in signals] == ["miss", "hit"]
-    assert signals[0][1] == "view:localhost/page"
-
-
-def test_cached_key_sorts_query_string_and_keeps_host_apart(simple_app, signals):
-    calls = counted_view(simple_app)
-    client = simple_app.test_client()
-    assert client.get("/page?b=2&a=1").text == "body 1"
-    assert client.get("/page?a=1&b=2").text == "body 1"
-    assert client.get("/page?a=2&b=2").text == "body 2"
-    assert client.get("/page").text == "body 3"
-    assert client.get("/page", base_url="http://other.example").text == "body 4"
-    assert client.get("/page", base_url="http://localhost/mounted").status_code == 200
-    assert calls["n"] == 5  # script_root is part of the key
-
-
-def test_cached_without_query_string(simple_app):
-    calls = counted_view(simple_app, query_string=False)
-    client = simple_app.test_client()
-    client.get("/page?x=1")
-    assert client.get("/page?x=2").text == "body 1"
-    assert calls["n"] == 1
-
-
-def test_head_shares_the_get_entry_and_post_is_not_cached(simple_app):
-    calls = counted_view(simple_app)
-    client = simple_app.test_client()
-    head = client.head("/page")
-    assert head.status_code == 200 and head.data == b""
-    assert client.get("/page").text == "body 1"
-    assert client.post("/page").text == "body 2"
-    assert client.post("/page").text == "body 3"
-    assert client.get("/page").text == "body 1"
-    assert calls["n"] == 3
-
-
-def test_only_plain_200_responses_are_stored(simple_app):
-    state = {"n": 0}
-
-    @simple_app.get("/r/<kind>")
-    @cached()
-    def view(kind):
-        state["n"] += 1
-        if kind == "missing":
-            return "nope", 404
-        if kind == "cookie":
-            response = make_response("with cookie")
-            response.set_cookie("c", "1")
-            return response
-        if kind == "private":
-            response = make_response("private")
-            response.cache_control.private = True
-            return response
-        if kind == "stream":
-            return simple_app.response_class(iter([b"a", b"b"]))
-        if kind == "vary":
-            response = make_response("vary")
-            response.vary.add("Accept-Language")
-            return response
-        return "ok"
-
-    client = simple_app.test_client()
-    for kind in ("missing", "cookie", "private", "stream", "vary"):
-        before = state["n"]
-        client.get(f"/r/{kind}")
-        client.get(f"/r/{kind}")
-        assert state["n"] == before + 2, kind
-    client.get("/r/plain")
-    client.get("/r/plain")
-    assert state["n"] == 11
-
-
-def test_a_page_that_reads_the_session_is_cached_only_for_visitors_without_one(simple_app):
-    calls = {"n": 0}
-
-    @simple_app.get("/s")
-    @cached()
-    def view():
-        calls["n"] += 1
-        return f"hello {session.get('name', 'anon')} {calls['n']}"
-
-    @simple_app.get("/login")
-    def login():
-        session["name"] = "ada"
-        return "in"
-
-    anonymous = simple_app.test_client()
-    first = anonymous.get("/s")
-    assert "Cookie" in first.headers.get("Vary", "")
-    again = simple_app.test_client().get("/s")
-    assert calls["n"] == 1 and again.data == first.data == b"hello anon 1"
-    assert "Cookie" in again.headers.get("Vary", "")  # kept for proxies
-    user = simple_app.test_client()
-    user.get("/login")
-    assert user.get("/s").data == b"hello ada 2"  # never the anonymous page
-    assert user.get("/s").data == b"hello ada 3"  # and never stored for others
-    assert simple_app.test_client().get("/s").data == b"hello anon 1"
-
-
-def test_a_session_written_after_the_view_is_seen_before_storing(simple_app):
-    # The cookie is set when the session is saved, after the view and after_request:
-    # the response is checked only then (finding 18).
-    calls = {"n": 0}
-
-    @simple_app.get("/w")
-    @cached()
-    def view():
-        calls["n"] += 1
-        return "hi"
-
-    @simple_app.after_request
-    def mark(response):
-        if calls["n"] == 1:
-            session["seen"] = True
-        return response
-
-    client = simple_app.test_client()
-    first = client.get("/w")
-    assert "Set-Cookie" in first.headers
-    client.delete_cookie("session")
-    client.get("/w")
-    assert calls["n"] == 2  # the first response was not stored
-
-
-def test_requests_with_a_session_cookie_skip_the_cache(simple_app):
-    calls = counted_view(simple_app)
-    client = simple_app.test_client()
-    client.get("/page")
-    client.set_cookie("session", "whatever")
-    assert client.get("/page").text == "body 2"
-    assert calls["n"] == 2
-
-
-def test_vary_on_callable_keys_per_user(simple_app):
-    calls = {"n": 0}
-
-    @simple_app.get("/me")
-    @cached(vary_on=lambda: session.get("user"))
-    def me():
-        calls["n"] += 1
-        return f"user {session.get('user')} {calls['n']}"
-
-    @simple_app.get("/login/<name>")
-    def login(name):
-        session["user"] = name
-        return "ok"
-
-    alice, bob = simple_app.test_client(), simple_app.test_client()
-    alice.get("/login/alice")
-    bob.get("/login/bob")
-    assert alice.get("/me").text == "user alice 1"
-    assert bob.get("/me").text == "user bob 2"
-    assert alice.get("/me").text == "user alice 1"
-    assert bob.get("/me").text == "user bob 2"
-    assert calls["n"] == 2
-
-
-def test_vary_on_header_names(simple_app):
-    calls = {"n": 0}
-
-    @simple_app.get("/lang")
-    @cached(vary_on=["Accept-Language"])
-    def lang():
-        calls["n"] += 1
-        from flask import request
-
-        response = make_response(f"{request.headers.get('Accept-Language')} {calls['n']}")
-        response.vary.add("Accept-Language")
-        return response
-
-    client = simple_app.test_client()
-    assert client.get("/lang", headers={"Accept-Language": "de"}).text == "de 1"
-    assert client.get("/lang", headers={"Accept-Language": "fr"}).text == "fr 2"
-    assert client.get("/lang", headers={"Accept-Language": "de"}).text == "de 1"
-
-
-def test_unless_and_custom_key(simple_app):
-    skip = {"on": False}
-    calls = counted_view(simple_app, "/u", unless=lambda: skip["on"], key=lambda: "fixed")
-    client = simple_app.test_client()
-    client.get("/u?a=1")
-    assert client.get("/u?a=2").text == "body 1"  # key= replaces the URL
-    skip["on"] = True
-    assert client.get("/u").text == "body 2"
-    assert calls["n"] == 2
-    with simple_app.app_context():
-        assert cache.get("view:fixed")[0] == b"body 1"
-
-
-def test_cached_on_a_blueprint(simple_app):
-    bp = Blueprint("bp", __name__, url_prefix="/bp")
-    calls = {"n": 0}
-
-    @bp.get("/x")
-    @cached(timeout=30)
-    def x():
-        calls["n"] += 1
-        return {"n": calls["n"]}
-
-    simple_app.register_blueprint(bp)
-    client = simple_app.test_client()
-    assert client.get("/bp/x").json == {"n": 1}
-    cached_response = client.get("/bp/x")
-    assert cached_response.json == {"n": 1}
-    assert cached_response.mimetype == "application/json"
-
-
-def test_cached_entries_of_two_apps_stay_apart(tmp_path):
-    apps = []
-    for name in ("one", "two"):
-        a = Batteries(name, root_path=str(tmp_path), instance_path=str(tmp_path / "shared"))
-
-        @a.get("/")
-        @cached()
-        def index(name=name):
-            return name
-
-        apps.append(a)
-    assert apps[0].test_client().get("/").text == "one"
-    assert apps[1].test_client().get("/").text == "two"
-    assert apps[0].test_client().get("/").text == "one"
 
 
 # -- Redis ----------------------------------------------------------------------------------------

@@ -89,3 +89,29 @@ def test_is_plain_select_sees_each_clause_sqlalchemy_keeps():
         base.offset(3),
     ):
         assert not _compat.is_plain_select(changed), changed
+
+
+def test_cachelib_base_cache_builds_its_many_methods_on_get_set_delete() -> None:
+    """``batteries.filecache.FileCache`` implements get/set/add/delete/has/clear only and relies
+    on ``cachelib.BaseCache``'s public ``get_many``/``set_many``/``inc``/``dec`` calling them."""
+    from cachelib import BaseCache
+
+    calls: list[str] = []
+
+    class Recording(BaseCache):
+        store: dict[str, object] = {}
+
+        def get(self, key):
+            calls.append("get")
+            return self.store.get(key)
+
+        def set(self, key, value, timeout=None):
+            calls.append("set")
+            self.store[key] = value
+            return True
+
+    cache = Recording()
+    assert cache.set_many({"a": 1}) == ["a"]
+    assert cache.get_many("a", "b") == [1, None]
+    assert cache.inc("a") == 2
+    assert calls == ["set", "get", "get", "get", "set"]

@@ -248,3 +248,73 @@ def test_combine_bad_prefix(tmp_path, prefix):
 def test_combine_duplicate_prefix(tmp_path):
     with pytest.raises(ValueError, match="two apps"):
         combine(make("a", tmp_path), {"/x": make("b", tmp_path), "/x/": make("c", tmp_path)})
+
+
+# -- tenants keep their stores apart (issue 13 #2) --------------------------------------------------
+
+
+def tenant_factory(tmp_path, cache_type: str):
+    """make_app for tenants of one factory: same import name, same instance folder."""
+    from batteries import cache, cached
+
+    def make_app(key: str) -> Batteries:
+        app = Batteries("tenant_site", root_path=str(tmp_path), instance_path=str(tmp_path / "inst"))
+        app.config.update(TESTING=True, SECRET_KEY="k", CACHE_TYPE=cache_type)
+
+        @cache.memoize(timeout=60)
+        def owner() -> str:
+            return key
+
+        @app.route("/memo")
+        def memo():
+            return owner()
+
+        @app.route("/page")
+        @cached(timeout=60)
+        def page():
+            return f"page of {key}"
+
+        @app.route("/raw/<op>")
+        def raw(op):
+            if op == "set":
+                cache.set("secret", key)
+                return "ok"
+            return str(cache.get("secret"))
+
+        return app
+
+    return make_app
+
+
+@pytest.mark.parametrize("cache_type", ["filesystem", "simple"])
+def test_path_tenants_never_read_each_others_cache(tmp_path, cache_type):
+    client = Client(PathDispatcher(make("default", tmp_path), tenant_factory(tmp_path, cache_type)))
+    assert client.get("/acme/memo").text == "acme"
+    assert client.get("/globex/memo").text == "globex"
+    assert client.get("/acme/raw/set").text == "ok"
+    assert client.get("/globex/raw/get").text == "None"
+    for _ in range(2):
+        assert client.get("/acme/page").text == "page of acme"
+        assert client.get("/globex/page").text == "page of globex"
+        assert client.get("/acme/memo").text == "acme"
+        assert client.get("/globex/memo").text == "globex"
+
+
+def test_subdomain_tenants_never_read_each_others_cache(tmp_path):
+    client = Client(SubdomainDispatcher("example.com", tenant_factory(tmp_path, "filesystem")))
+    for _ in range(2):
+        for tenant in ("acme", "globex"):
+            base = f"http://{tenant}.example.com"
+            assert client.get("/memo", base_url=base).text == tenant
+            assert client.get("/page", base_url=base).text == f"page of {tenant}"
+
+
+def test_combined_copies_of_one_app_get_their_mount_as_identity(tmp_path):
+    from batteries.state import app_identity
+
+    make_app = tenant_factory(tmp_path, "filesystem")
+    a, b = make_app("a"), make_app("b")
+    client = Client(combine(make("site", tmp_path), {"/a": a, "/b": b}))
+    assert (app_identity(a), app_identity(b)) == ("/a", "/b")
+    assert client.get("/a/memo").text == "a" and client.get("/b/memo").text == "b"
+    assert client.get("/a/memo").text == "a" and client.get("/b/memo").text == "b"

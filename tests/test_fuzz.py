@@ -663,6 +663,119 @@ def test_cache_keys(tmp_path) -> None:
     run()
 
 
+def test_no_cached_response_differs_from_the_view(tmp_path) -> None:
+    """Whatever the user, headers, query order and variant: what ``@cached`` answers is what
+    the view itself answers for that request (issue 13). The view treats the query as a
+    multi-dict (names apart, the order of a repeated name kept), reads the session for some
+    queries, answers JSON or HTML by ``X-Requested-With``, varies on ``Accept-Language`` when
+    asked, echoes ``Authorization`` and a cookie, and embeds a CSP nonce for some queries."""
+    import re
+    from itertools import groupby
+
+    from flask import make_response, session
+
+    from batteries import cached
+    from batteries.headers import csp_nonce
+    from batteries.signals import cache_hit
+
+    app = make_app(tmp_path)
+    app.config.update(CACHE_TYPE="simple", SECURITY_HEADERS=True)
+
+    def page(name):
+        args = sorted(request.args.items(multi=True), key=lambda pair: pair[0])
+        grouped = {key: [v for _, v in group] for key, group in groupby(args, key=lambda p: p[0])}
+        out = {"name": name, "args": grouped, "auth": request.headers.get("Authorization")}
+        vary = []
+        if "fmt" in grouped:
+            vary.append("X-Requested-With")
+        if "lang" in grouped:
+            out["lang"] = request.headers.get("Accept-Language")
+            vary.append("Accept-Language")
+        if "who" in grouped:
+            out["user"] = session.get("user")
+        if "theme" in grouped:
+            out["theme"] = request.cookies.get("theme")
+            vary.append("Cookie")
+        if "nonce" in grouped:
+            out["nonce"] = csp_nonce()
+        if "fmt" in grouped and request.headers.get("X-Requested-With") == "XMLHttpRequest":
+            response = jsonify(out)
+        else:
+            response = make_response(f"<pre>{json.dumps(out, sort_keys=True)}</pre>")
+        response.vary.update(vary)
+        return response
+
+    app.add_url_rule("/c/<path:name>", "cached_page", cached(timeout=600)(page))
+    app.add_url_rule("/u/<path:name>", "plain_page", page)
+
+    @app.route("/login/<user>")
+    def login(user):
+        session["user"] = user
+        return "in"
+
+    clients = {}
+    for user in (None, "alice", "bob"):
+        for theme in (None, "dark"):
+            client = app.test_client()
+            if user:
+                client.get(f"/login/{user}")
+            if theme:
+                client.set_cookie("theme", theme)
+            clients[(user, theme)] = client
+
+    names = ["page", "q", "fmt", "lang", "who", "theme", "nonce"]
+    pair = st.tuples(st.sampled_from(names), st.sampled_from(["1", "2", "x y", "%3F"]))
+    nonces_seen: set[str] = set()
+    hits: list[str] = []
+
+    def on_hit(sender, key, **extra):
+        hits.append(key)
+
+    def normal(response):
+        body = response.get_data(as_text=True)
+        policy = response.headers.get("Content-Security-Policy", "")
+        nonces = set(re.findall(r"'nonce-([^']+)'", policy))
+        for nonce in nonces:
+            assert nonce in body  # the page's nonce is the one its policy allows
+            assert nonce not in nonces_seen  # and no other request ever had it
+            nonces_seen.add(nonce)
+            body = body.replace(nonce, "N")
+        policy = re.sub(r"'nonce-[^']+'", "'nonce-N'", policy)
+        vary = sorted(v.strip().lower() for v in response.headers.get("Vary", "").split(","))
+        return response.status_code, response.mimetype, body, policy, vary
+
+    @FUZZ
+    @given(
+        user=st.sampled_from([None, "alice", "bob"]),
+        theme=st.sampled_from([None, "dark"]),
+        name=st.sampled_from(["a", "a%3Fpage=2", "a%2Fb", "b"]),
+        pairs=st.lists(pair, max_size=4),
+        lang=st.sampled_from([None, "de", "fr"]),
+        ajax=st.booleans(),
+        auth=st.sampled_from([None, "Bearer one", "Bearer two"]),
+    )
+    def run(user, theme, name, pairs, lang, ajax, auth):
+        count("test_no_cached_response_differs_from_the_view")
+        headers = {}
+        if lang:
+            headers["Accept-Language"] = lang
+        if ajax:
+            headers["X-Requested-With"] = "XMLHttpRequest"
+        if auth:
+            headers["Authorization"] = auth
+        query = "&".join(f"{k}={v}" for k, v in pairs)
+        client = clients[(user, theme)]
+        for _ in range(2):  # the second one is a hit whenever the first was stored
+            expected = client.get(f"/u/{name}?{query}", headers=headers)
+            got = client.get(f"/c/{name}?{query}", headers=headers)
+            assert_handled(got, 200)
+            assert normal(got) == normal(expected)
+
+    with cache_hit.connected_to(on_hit, sender=app):
+        run()
+    assert len(hits) > 100  # the property is not met by caching nothing
+
+
 # -- CSRF tokens -------------------------------------------------------------------------------
 
 

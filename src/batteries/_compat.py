@@ -71,3 +71,7 @@ def is_plain_select(statement: t.Any) -> bool:
         and statement._limit_clause is None
         and statement._offset_clause is None
     )
+
+
+# cachelib: no touch. The filesystem cache (``batteries.filecache``) is Batteries' own on the
+# public ``cachelib.BaseCache``; the other backends are used as cachelib documents them.

@@ -9,8 +9,9 @@ Replaces Flask's "Caching" pattern (a cachelib cache made by hand)::
     def exchange_rate(currency):
         return fetch_rate(currency)
 
-``cache`` stands for the current app's cachelib cache, built on first use from the config (one
-per app, so dispatched apps never share one). A cache server that is down or hangs turns into
+``cache`` stands for the current app's cache (a cachelib cache, or :mod:`batteries.filecache` for
+the default filesystem cache), built on first use from the config (one per app, and a dispatched
+tenant's keys carry its identity, so tenants never share entries). A cache server that is down or hangs turns into
 misses and no-ops, fast: the Redis client has 0.5 s timeouts and no retries, a failure opens a
 circuit breaker that skips the server for ``CACHE_RETRY_AFTER`` seconds, and one warning is
 logged per incident, not per request. It recovers by itself when the server is back.
@@ -34,13 +35,14 @@ import threading
 import time
 import typing as t
 import uuid
+from dataclasses import dataclass
 
 import click
 from flask import current_app
 
 from .checks import STATIC_HINT, Check, Found, static_exposure
-from .config import ConfigError, Setting, value
-from .state import get_state
+from .config import ConfigError, Setting
+from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -239,7 +241,7 @@ class SafeCache:
 
 def cache_type(app: Flask) -> str:
     """``CACHE_TYPE`` normalised: Flask-Caching's spellings map to Batteries' names."""
-    raw = str(value(app, CACHE_TYPE) or "filesystem")
+    raw = str(CACHE_TYPE.get(app) or "filesystem")
     name = raw.rsplit(".", 1)[-1].lower().replace("_", "")
     if name.endswith("cache") and name != "cache":
         name = name[: -len("cache")]
@@ -272,11 +274,14 @@ def build_cache(app: Flask) -> SafeCache:
     import cachelib
 
     kind = cache_type(app)
-    timeout = int(value(app, CACHE_DEFAULT_TIMEOUT))
-    prefix = str(value(app, CACHE_KEY_PREFIX))
-    options = dict(value(app, CACHE_OPTIONS) or {})
-    url = value(app, CACHE_URL)
-    retry_after = float(value(app, CACHE_RETRY_AFTER))
+    timeout = int(CACHE_DEFAULT_TIMEOUT.get(app))
+    prefix = str(CACHE_KEY_PREFIX.get(app))
+    identity = app_identity(app)
+    if identity:  # a dispatched tenant: its keys apart from its siblings' (same import name)
+        prefix += f"tenant={identity}:"
+    options = dict(CACHE_OPTIONS.get(app) or {})
+    url = CACHE_URL.get(app)
+    retry_after = float(CACHE_RETRY_AFTER.get(app))
     ours = ""  # prefix applied by SafeCache when the backend has none of its own
     if kind == "null":
         backend: t.Any = cachelib.NullCache(default_timeout=timeout)
@@ -286,11 +291,13 @@ def build_cache(app: Flask) -> SafeCache:
         name = "simple (in memory)"
     elif kind == "filesystem":
         folder = url or cache_folder(app)
-        backend = _filesystem_cache_class()(folder, default_timeout=timeout, **options)
+        from .filecache import FileCache
+
+        backend = FileCache(folder, default_timeout=timeout, **options)
         name = f"filesystem {folder}"
         ours = prefix
     elif kind == "redis":
-        url = url or value(app, CACHE_REDIS_URL) or "redis://127.0.0.1:6379/0"
+        url = url or CACHE_REDIS_URL.get(app) or "redis://127.0.0.1:6379/0"
         backend = cachelib.RedisCache(
             host=redis_client(url, options), default_timeout=timeout, key_prefix=prefix
         )
@@ -311,77 +318,6 @@ def build_cache(app: Flask) -> SafeCache:
     return SafeCache(
         backend, name=name, prefix=ours, default_timeout=timeout, retry_after=retry_after
     )
-
-
-_fs_class: type | None = None
-
-
-def _filesystem_cache_class() -> type:
-    """cachelib's ``FileSystemCache``, with cheaper bookkeeping.
-
-    cachelib keeps its file count in a file of the cache: every ``set`` reads and rewrites it,
-    and past the ``threshold`` (500) every ``set`` reads all the entries' headers to delete
-    one — a miss on a full cache cost ~100 ms here. This subclass counts by listing the folder
-    (at most once a second, per process) and, when over the threshold, deletes expired
-    entries and then those expiring soonest down to 80% of it, in one pass.
-    """
-    global _fs_class
-    if _fs_class is None:
-        import struct
-
-        import cachelib
-
-        class FileSystemCache(cachelib.FileSystemCache):  # type: ignore[misc]
-            _count = 0
-            _counted_at = float("-inf")
-
-            @property
-            def _file_count(self) -> int:
-                now = time.monotonic()
-                if now - self._counted_at >= 1.0:
-                    self._count = sum(1 for _ in self._list_dir())
-                    self._counted_at = now
-                return self._count
-
-            def _update_count(self, delta: int | None = None, value: int | None = None) -> None:
-                if value is not None:
-                    self._count = value
-                    self._counted_at = time.monotonic()
-                elif delta:
-                    self._count += delta
-
-            def _prune(self) -> None:
-                if not self._over_threshold():
-                    return
-                now = time.time()
-                entries = []
-                for name in self._list_dir():
-                    try:
-                        with open(name, "rb") as f:
-                            expires = struct.unpack("I", f.read(4))[0]
-                    except FileNotFoundError:
-                        continue
-                    except (OSError, EOFError, struct.error):
-                        expires = 1  # unreadable: the first to go
-                    entries.append((expires, name))
-                # expired first, then soonest to expire; entries that never expire last
-                entries.sort(key=lambda entry: (entry[0] == 0, entry[0]))
-                keep = int(self._threshold * 0.8)
-                remaining = len(entries)
-                for expires, name in entries:
-                    if remaining <= keep and not (expires and expires < now):
-                        break
-                    try:
-                        os.remove(name)
-                    except FileNotFoundError:
-                        pass
-                    except OSError:
-                        continue
-                    remaining -= 1
-                self._update_count(value=remaining)
-
-        _fs_class = FileSystemCache
-    return _fs_class
 
 
 def redis_client(url: str, options: dict[str, t.Any]) -> t.Any:
@@ -411,16 +347,23 @@ def _mask(url: str) -> str:
     return url
 
 
+@dataclass
+class CacheState:
+    """Per app: its cache, built on first use."""
+
+    cache: SafeCache | None = None
+
+
 def get_cache(app: Flask) -> SafeCache:
     """The app's cache, built on first use."""
-    state = get_state(app)
-    found = getattr(state, "cache", None)
+    state = state_of(app, CacheState)
+    found = state.cache
     if found is None:
         with _BUILD_LOCK:
-            found = getattr(state, "cache", None)
+            found = state.cache
             if found is None:
-                found = state.cache = build_cache(app)  # type: ignore[attr-defined]
-    return found  # type: ignore[no-any-return]
+                found = state.cache = build_cache(app)
+    return found
 
 
 # -- the ``cache`` object ---------------------------------------------------------------------
@@ -460,8 +403,9 @@ class CacheProxy:
 
             @functools.wraps(fn)
             def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                store = get_cache(current_app)
-                key = _memo_key(store, name, args, kwargs)
+                app = current_app._get_current_object()  # type: ignore[attr-defined]
+                store = get_cache(app)
+                key = _memo_key(store, app_identity(app), name, args, kwargs)
                 found = store.get(key)
                 if isinstance(found, tuple) and len(found) == 1:
                     return found[0]
@@ -480,17 +424,23 @@ class CacheProxy:
         name = getattr(fn, "_batteries_memoized", None)
         if name is None:
             raise TypeError(f"{fn!r} is not decorated with @cache.memoize()")
-        store = get_cache(current_app)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        store = get_cache(app)
+        tenant = app_identity(app)
         if args or kwargs:
-            store.delete(_memo_key(store, name, args, kwargs))
+            store.delete(_memo_key(store, tenant, name, args, kwargs))
         else:
-            store.set(f"memo-version:{name}", uuid.uuid4().hex[:12], 0)
+            store.set(f"memo-version:{tenant}:{name}", uuid.uuid4().hex[:12], 0)
 
 
-def _memo_key(store: SafeCache, name: str, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]) -> str:
-    version = store.get(f"memo-version:{name}") or "0"
+def _memo_key(
+    store: SafeCache, tenant: str, name: str, args: tuple[t.Any, ...], kwargs: dict[str, t.Any]
+) -> str:
+    """The key of ``name(*args, **kwargs)``: the tenant is in it even when the cache was built
+    before a dispatcher named the app (its prefix then lacks the tenant)."""
+    version = store.get(f"memo-version:{tenant}:{name}") or "0"
     digest = hashlib.sha256(repr((args, sorted(kwargs.items()))).encode()).hexdigest()[:32]
-    return f"memo:{name}:{version}:{digest}"
+    return f"memo:{tenant}:{name}:{version}:{digest}"
 
 
 cache = CacheProxy()

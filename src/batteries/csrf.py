@@ -248,6 +248,9 @@ def csrf_token() -> str:
     Config: ``SECRET_KEY`` (required: :class:`~batteries.sessions.MissingSecretKey` otherwise),
     ``CSRF_TIME_LIMIT``.
     """
+    from .viewcache import mark_uncacheable  # here: viewcache imports auth, which imports us
+
+    mark_uncacheable("csrf token")  # a page holding this session's token is for this request
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     keys, limit = _settings(app)
     secret = session.get(SESSION_KEY)

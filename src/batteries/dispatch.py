@@ -24,6 +24,10 @@ What they guarantee:
 - A mounted app (``combine``, ``PathDispatcher``) whose ``SESSION_COOKIE_PATH`` is not set gets
   its mount path (and, if its cookie is still called ``session``, the name
   ``session-<prefix>``), so two apps' session cookies never overwrite or shadow each other.
+- Each app made per key gets the key as its identity (:func:`batteries.state.app_identity`),
+  and per-app stores (cache keys, ``cache.memoize``, ``@cached``) include it: tenants made by
+  one factory, with one import name and one instance folder, never read each other's entries.
+  A mounted app (``combine``) without an identity gets its mount path.
 - The mount prefix moves from ``PATH_INFO`` to ``SCRIPT_NAME``: ``url_for`` in a mounted app
   builds URLs under its prefix.
 
@@ -39,6 +43,8 @@ import threading
 import typing as t
 
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+
+from .state import app_identity, set_identity
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -155,7 +161,14 @@ class PathDispatcher:
         return app(environ, start_response)
 
 
+def _identify(key: str, app: t.Any) -> None:
+    """Give a Flask app made for ``key`` its tenant identity (a plain WSGI app has no stores)."""
+    if hasattr(app, "extensions") and hasattr(app, "config"):
+        set_identity(app, key)
+
+
 def _mounted(key: str, app: t.Any) -> None:
+    _identify(key, app)
     _keep_session_cookie_apart(app, "/" + key)
 
 
@@ -208,7 +221,7 @@ class SubdomainDispatcher:
         if len(key) > MAX_KEY_LENGTH or not _LABELS.match(key):
             return _error(BadRequest("The Host header is not a valid name."), environ, start_response)
         try:
-            app = self.apps.get(key)
+            app = self.apps.get(key, _identify)
         except Exception:
             return _start_failed("SubdomainDispatcher", key, environ, start_response)
         if app is None:
@@ -258,5 +271,7 @@ def combine(default_app: WSGIApplication, mounts: dict[str, WSGIApplication]) ->
         if prefix in cleaned:
             raise ValueError(f"two apps are mounted at {prefix!r}")
         cleaned[prefix] = app
+        if hasattr(app, "extensions") and not app_identity(t.cast(t.Any, app)):
+            _identify(prefix, app)
         _keep_session_cookie_apart(app, prefix)
     return _Combined(default_app, cleaned)

@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import secrets
 import typing as t
+from dataclasses import dataclass
 
 from flask import g, has_app_context, has_request_context, request
 
 from .checks import Check, Found
 from .config import Setting
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -81,7 +83,7 @@ SECURITY_HEADERS = Setting(
 )
 CONFIG = (SECURITY_HEADERS,)
 
-_NONCE_KEY = "_batteries_csp_nonce"
+_NONCE_KEY = "batteries.csp_nonce"
 
 
 def init_app(app: Flask) -> None:
@@ -102,39 +104,77 @@ def headers_for(setting: t.Any) -> dict[str, str]:
     return headers
 
 
+@dataclass
+class HeaderPlan:
+    """The headers one ``SECURITY_HEADERS`` value adds, worked out once per value (per app).
+
+    ``http`` and ``https`` are ``(name, lower-cased name, value)`` triples. The policy with a
+    nonce is precomputed too: ``nonce_http``/``nonce_https`` are ``(index of the policy, the
+    policy cut where the nonce goes)``, so a page with a nonce costs one ``str.join``.
+    """
+
+    setting: t.Any = None
+    frozen: t.Any = None
+    http: tuple[tuple[str, str, str], ...] = ()
+    https: tuple[tuple[str, str, str], ...] = ()
+    nonce_http: tuple[int, list[str]] = (-1, [])
+    nonce_https: tuple[int, list[str]] = (-1, [])
+
+
+def plan_for(app: Flask, setting: t.Any) -> HeaderPlan:
+    """The app's :class:`HeaderPlan` for ``setting``, recomputed only when the value changes
+    (another object, or a dict changed in place)."""
+    plan = state_of(app, HeaderPlan)
+    if plan.setting is not setting or (isinstance(setting, dict) and plan.frozen != setting):
+        every = tuple((name, name.lower(), value) for name, value in headers_for(setting).items())
+        http = tuple(h for h in every if h[0] not in HTTPS_ONLY)
+        plan.http, plan.https = http, every
+        plan.nonce_http, plan.nonce_https = _nonce_slot(http), _nonce_slot(every)
+        plan.frozen = _freeze(setting)
+        plan.setting = setting
+    return plan
+
+
+_SLOT = "\x00"
+
+
+def _nonce_slot(plan: tuple[tuple[str, str, str], ...]) -> tuple[int, list[str]]:
+    for i, (_, lowered, value) in enumerate(plan):
+        if lowered == "content-security-policy":
+            return i, add_nonce(value, _SLOT).split(_SLOT)
+    return -1, []
+
+
 def apply_headers(app: Flask, response: Response) -> Response:
     """Add the configured security headers to ``response``; headers it already has win.
 
     Called by ``Batteries.make_response`` when ``SECURITY_HEADERS`` is set; call it yourself on
-    a plain Flask app from an ``after_request`` function.
+    a plain Flask app from an ``after_request`` function. The header set is worked out once
+    per ``SECURITY_HEADERS`` value; per response this only checks which names the response
+    already has and adds the rest (with this request's nonce in the policy when
+    :func:`csp_nonce` made one: no nonce is made for a page that did not ask for one).
     """
-    setting = app.config.get("SECURITY_HEADERS")
-    state = app.extensions.get("batteries")
-    cached = getattr(state, "security_headers", None)
-    if cached is None or cached[0] != setting:
-        cached = (_freeze(setting), *_header_plans(headers_for(setting)))
-        if state is not None:
-            state.security_headers = cached
-    secure = has_request_context() and request.is_secure
-    plan = cached[2] if secure else cached[1]
+    plan = plan_for(app, app.config.get("SECURITY_HEADERS"))
+    secure = False
+    nonce = None
+    if has_request_context():
+        # _get_current_object() is the proxy's documented accessor: one context lookup
+        environ = request._get_current_object().environ  # type: ignore[attr-defined]
+        secure = environ.get("wsgi.url_scheme") in ("https", "wss")
+        nonce = environ.get(_NONCE_KEY)
+    chosen, (slot, cut) = (plan.https, plan.nonce_https) if secure else (plan.http, plan.nonce_http)
     present = response.headers
-    have = {name.lower() for name in present.keys()}
-    nonce = g.__dict__.get(_NONCE_KEY) if has_app_context() else None
-    for name, lowered, value in plan:
-        if lowered in have:
-            continue
-        if nonce is not None and lowered == "content-security-policy":
-            value = add_nonce(value, nonce)
-        present.add(name, value)
+    have = {name.lower() for name, _ in present}
+    add = present.add
+    if nonce is None:
+        for name, lowered, value in chosen:
+            if lowered not in have:
+                add(name, value)
+    else:
+        for i, (name, lowered, value) in enumerate(chosen):
+            if lowered not in have:
+                add(name, nonce.join(cut) if i == slot else value)
     return response
-
-
-def _header_plans(
-    headers: dict[str, str],
-) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
-    """(for HTTP, for HTTPS): ``(name, lower-cased name, value)`` of each header to add."""
-    every = [(name, name.lower(), value) for name, value in headers.items()]
-    return [h for h in every if h[0] not in HTTPS_ONLY], every
 
 
 def _freeze(setting: t.Any) -> t.Any:
@@ -148,10 +188,29 @@ def csp_nonce() -> str:
     response's ``Content-Security-Policy`` lists ``'nonce-<value>'`` in ``script-src`` and
     ``style-src``. Call it before the response is made (rendering a template does).
     """
-    nonce = g.__dict__.get(_NONCE_KEY)
+    store = _nonce_store()
+    nonce = store.get(_NONCE_KEY)
     if nonce is None:
-        nonce = g.__dict__[_NONCE_KEY] = secrets.token_urlsafe(18)
+        nonce = store[_NONCE_KEY] = secrets.token_urlsafe(18)
     return t.cast(str, nonce)
+
+
+def _nonce_store() -> dict[str, t.Any]:
+    """Where this request's nonce lives: the WSGI environ (one per request, even when a test
+    reuses an app context for several requests), or ``g`` outside a request."""
+    if has_request_context():
+        return t.cast("dict[str, t.Any]", request._get_current_object().environ)  # type: ignore[attr-defined]
+    return g.__dict__
+
+
+def request_nonce() -> str | None:
+    """This request's nonce if :func:`csp_nonce` made one, else None (no new nonce is made).
+
+    ``@cached`` reads it to store a page with the nonce it used and give each replay a fresh one.
+    """
+    if not has_app_context():
+        return None
+    return t.cast("str | None", _nonce_store().get(_NONCE_KEY))
 
 
 def add_nonce(policy: str, nonce: str) -> str:
