@@ -219,6 +219,24 @@ def test_broker_and_result_files_are_private(tmp_path):
         os.umask(old)
 
 
+def test_files_made_on_first_use_are_private_too(tmp_path):
+    import celery  # noqa: F401 - imported: a context push builds app.celery without its files
+
+    app = Batteries("lazy", root_path=str(tmp_path), instance_path=str(tmp_path / "lazy"))
+    app.config["CELERY"] = {"task_default_queue": "lazy"}
+    with app.app_context():
+        celery_app = app.extensions["celery"]  # built by the push, no file made yet
+        assert not (tmp_path / "lazy").exists()
+        celery_app.send_task("lazy.anything")
+        celery_app.backend.store_result("lazy-id", 1, "SUCCESS")
+    for name in ("broker", "results"):
+        path = tmp_path / "lazy" / f"celery-{name}.sqlite"
+        assert mode(path) == 0o600
+        with sqlite3.connect(path) as db:
+            assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert mode(tmp_path / "lazy") == 0o700
+
+
 TWO_STARTS = """
 import os, sys, time
 from batteries import Batteries

@@ -414,8 +414,8 @@ class Transport(virtual.Transport):  # type: ignore[misc]
 class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
     """Celery's database result backend: private files, tables made up front, a clean-up.
 
-    Only its public methods are extended: ``ResultSession`` (the file made private, a race to
-    create tables retried) and ``store_result`` (results older than ``result_expires`` deleted
+    Only its public methods are extended: ``ResultSession`` (the file made private and put in
+    WAL mode once per process, a race to create tables retried) and ``store_result`` (results older than ``result_expires`` deleted
     about once an hour, per process).
     """
 
@@ -425,9 +425,13 @@ class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
     quick_poll = True
 
     _cleaned = float("-inf")
+    _ready: t.ClassVar[set[tuple[str, int]]] = set()  # (url, pid) whose file is made and in WAL
 
     def ResultSession(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        ensure_private_sqlite(str(self.url))
+        key = (str(self.url), os.getpid())
+        if key not in self._ready:
+            sqlite_engine(key[0]).dispose()  # a private file, WAL journaling (once per process)
+            self._ready.add(key)
         return _retry_race(lambda: super(DatabaseBackend, self).ResultSession(*args, **kwargs))
 
     def store_result(self, *args: t.Any, **kwargs: t.Any) -> t.Any:

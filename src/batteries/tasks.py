@@ -315,9 +315,7 @@ def _prepare_embedded(app: Flask, celery_app: Celery, broker: bool) -> None:
             engine.dispose()
     backend = celery_app.backend
     if isinstance(backend, embedded.DatabaseBackend):
-        engine = embedded.sqlite_engine(str(backend.url))  # a private file, WAL, once for it
-        engine.dispose()
-        backend.ResultSession().close()  # its tables
+        backend.ResultSession().close()  # a private file in WAL mode, and its tables
 
 
 # -- binding Celery's current app per app context ------------------------------------------
