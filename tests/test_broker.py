@@ -68,15 +68,9 @@ def test_embedded_broker_round_trip_and_acked_rows_deleted(project):
 
 
 def test_embedded_transport_leases_and_redelivers(tmp_path):
-    from kombu import Connection
-
-    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
-    options = {"polling_interval": 0.01, "visibility_timeout": 0.3, "engine_options": {}}
-
-    def connect():
-        return Connection(url, transport="batteries.broker:Transport", transport_options=options)
-
-    with connect() as producer:
+    path = tmp_path / "broker.sqlite"
+    url = f"sqlite:///{path}"
+    with connect(url, polling_interval=0.01, visibility_timeout=60, engine_options={}) as producer:
         queue = producer.SimpleQueue("q")
         queue.put({"n": 1})
         queue.put({"n": 2})
@@ -85,16 +79,23 @@ def test_embedded_transport_leases_and_redelivers(tmp_path):
         first.ack()
         taken = queue.get(timeout=2)  # taken, never acked: as if the worker died
         assert taken.payload == {"n": 2}
-        taken.channel.qos._delivered.clear()  # a SIGKILL: nothing put back at close
+        taken.channel.do_restore = False  # a SIGKILL: nothing put back at close
         queue.close()
-    with connect() as consumer:
+    now = time.time()
+    assert count(path) == 1  # the acked row is gone
+    assert count(path, f"deliveries = 1 and visible_at > {now + 50}") == 1  # leased for 60 s
+    with connect(url, polling_interval=0.01) as consumer:
         queue = consumer.SimpleQueue("q")
+        with pytest.raises(queue.Empty):
+            queue.get(timeout=0.2)  # the lease holds
+        with sqlite3.connect(path) as db:  # the lease ends (as 60 s later)
+            db.execute("update batteries_message set visible_at = ?", (now - 1,))
         again = queue.get(timeout=5)
         assert again.payload == {"n": 2}
+        assert count(path, "deliveries = 2") == 1
         again.ack()
         queue.close()
-    with sqlite3.connect(tmp_path / "broker.sqlite") as conn:
-        assert conn.execute("select count(*) from batteries_message").fetchone()[0] == 0
+    assert count(path) == 0
 
 
 def test_embedded_transport_requeues_rejected_and_drops_poison(tmp_path):
@@ -109,7 +110,7 @@ def test_embedded_transport_requeues_rejected_and_drops_poison(tmp_path):
         message.requeue()
         message = queue.get(timeout=2)  # second delivery
         assert message.payload == "x"
-        message.channel.qos._delivered.clear()  # "dies" again
+        message.channel.do_restore = False  # "dies" again
         time.sleep(0.1)
         with pytest.raises(queue.Empty):
             queue.get(timeout=0.3)  # delivered max_deliveries times: left alone

@@ -424,21 +424,21 @@ class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
     #: read by ``batteries.tasks.QuickResult``: ``get()`` polls this backend quickly
     quick_poll = True
 
-    _cleaned = float("-inf")
-    _ready: t.ClassVar[set[tuple[str, int]]] = set()  # (url, pid) whose file is made and in WAL
+    cleaned_at = float("-inf")
+    prepared: t.ClassVar[set[tuple[str, int]]] = set()  # (url, pid) whose file is made and in WAL
 
     def ResultSession(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         key = (str(self.url), os.getpid())
-        if key not in self._ready:
+        if key not in self.prepared:
             sqlite_engine(key[0]).dispose()  # a private file, WAL journaling (once per process)
-            self._ready.add(key)
+            self.prepared.add(key)
         return _retry_race(lambda: super(DatabaseBackend, self).ResultSession(*args, **kwargs))
 
     def store_result(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         stored = super().store_result(*args, **kwargs)
         now = time.monotonic()
-        if now - type(self)._cleaned > self.cleanup_every:
-            type(self)._cleaned = now
+        if now - type(self).cleaned_at > self.cleanup_every:
+            type(self).cleaned_at = now
             try:
                 self.cleanup()
             except Exception as exc:  # never fail a task over house-keeping
