@@ -234,7 +234,7 @@ def test_results_poll_the_embedded_backend_quickly(tasks_app):
 
     from celery.exceptions import TimeoutError
 
-    from batteries.tasks import QuickResult
+    from batteries.broker import QuickResult
 
     celery_app = tasks_app.celery
     result = celery_app.AsyncResult("later")
@@ -251,6 +251,13 @@ def test_results_poll_the_embedded_backend_quickly(tasks_app):
     with pytest.raises(ValueError, match="no"):
         celery_app.AsyncResult("failed").get(timeout=10)
     assert isinstance(celery_app.AsyncResult("failed").get(propagate=False), ValueError)
+
+
+def test_other_result_backends_keep_celerys_results(app):
+    from batteries.broker import QuickResult
+
+    app.config["CELERY"] = {"result_backend": "cache+memory://"}
+    assert not isinstance(app.celery.AsyncResult("x"), QuickResult)
 
 
 def test_task_enqueued_signal_and_json_only(tasks_app):

@@ -21,9 +21,9 @@ Batteries makes it), so tasks work with no other service.
   SQLite's write lock.
 
 :class:`DatabaseBackend` is Celery's database result backend with an hourly clean-up of results
-older than ``result_expires``; the results ``app.celery`` makes (``delay()``'s,
-``app.celery.AsyncResult(id)``) poll it from 5 ms up to 50 ms in ``get()`` instead of every
-500 ms (``batteries.tasks.QuickResult``).
+older than ``result_expires``; the results ``app.celery`` makes with it (``delay()``'s,
+``app.celery.AsyncResult(id)``) are :class:`QuickResult`, whose ``get()`` polls it from 5 ms up
+to 50 ms instead of every 500 ms.
 
 Select them with Celery settings (``app.celery`` does this for you when ``broker_url`` is unset)::
 
@@ -49,6 +49,8 @@ from queue import Empty
 
 import sqlalchemy
 from celery.backends.database import DatabaseBackend as _CeleryDatabaseBackend
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import AsyncResult, assert_will_not_block
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from sqlalchemy import (
@@ -421,7 +423,7 @@ class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
 
     #: seconds between two clean-ups of expired results, per process
     cleanup_every = 3600.0
-    #: read by ``batteries.tasks.QuickResult``: ``get()`` polls this backend quickly
+    #: read by :class:`QuickResult`: ``get()`` polls this backend quickly
     quick_poll = True
 
     cleaned_at = float("-inf")
@@ -444,3 +446,50 @@ class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
             except Exception as exc:  # never fail a task over house-keeping
                 logger.warning("could not delete expired task results: %s", exc)
         return stored
+
+
+class QuickResult(AsyncResult):  # type: ignore[misc]
+    """The results of an ``app.celery`` whose backend is :class:`DatabaseBackend`.
+
+    Celery polls a database result backend at a flat ``interval`` (0.5 s) in ``get()``. This
+    one asks the public ``ready()`` with a pause growing from 5 ms to 50 ms (never longer than
+    ``interval``), then lets Celery's own ``get()`` return the stored value. Results with
+    parents (a chain's errors) are left to Celery's ``get()``.
+    """
+
+    max_poll = 0.05
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        **options: t.Any,
+    ) -> t.Any:
+        quick = getattr(self.backend, "quick_poll", False)
+        if quick and self.parent is None and not self.ignored:
+            if options.get("disable_sync_subtasks", True):
+                assert_will_not_block()
+            self.wait_ready(timeout, interval, options.get("on_interval"))
+        return super().get(timeout=timeout, propagate=propagate, interval=interval, **options)
+
+    def wait_ready(
+        self,
+        timeout: float | None,
+        interval: float = 0.5,
+        on_interval: t.Callable[[], t.Any] | None = None,
+    ) -> None:
+        """Return once the result is ready; Celery's ``TimeoutError`` after ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        nap = 0.005
+        cap = min(interval, self.max_poll) if interval else self.max_poll
+        while not self.ready():
+            if on_interval:
+                on_interval()
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CeleryTimeoutError("The operation timed out.")
+                nap = min(nap, left)
+            time.sleep(nap)
+            nap = min(nap * 1.5, cap)

@@ -42,7 +42,6 @@ import os
 import re
 import sys
 import threading
-import time
 import typing as t
 import weakref
 from dataclasses import dataclass
@@ -419,8 +418,9 @@ _celery_class: type | None = None
 
 
 def celery_class() -> type:
-    """``BatteriesCelery``: Celery's app class whose results (``delay()``'s and
-    ``AsyncResult(id)``'s) are :class:`QuickResult`, and which knows its Flask app."""
+    """``BatteriesCelery``: Celery's app class that knows its Flask app, and whose results
+    (``delay()``'s and ``AsyncResult(id)``'s) are :class:`batteries.broker.QuickResult` when the
+    result backend is the embedded one."""
     global _celery_class
     if _celery_class is not None:
         return _celery_class
@@ -432,75 +432,15 @@ def celery_class() -> type:
 
         @cached_property
         def AsyncResult(self) -> type:  # Celery's name
-            return t.cast(
-                type, self.subclass_with_self(quick_result_class(), reverse="AsyncResult")
-            )
+            if not getattr(self.backend, "quick_poll", False):
+                return t.cast(type, super().AsyncResult)
+            from .broker import QuickResult
+
+            return t.cast(type, self.subclass_with_self(QuickResult, reverse="AsyncResult"))
 
     BatteriesCelery.__module__ = __name__
     _celery_class = BatteriesCelery
     return BatteriesCelery
-
-
-_quick_result_class: type | None = None
-
-
-def quick_result_class() -> type:
-    """``QuickResult``: an ``AsyncResult`` whose ``get()`` polls a database backend quickly."""
-    global _quick_result_class
-    if _quick_result_class is not None:
-        return _quick_result_class
-    from celery.exceptions import TimeoutError
-    from celery.result import AsyncResult, assert_will_not_block
-
-    class QuickResult(AsyncResult):  # type: ignore[misc]
-        """Celery polls a database result backend at a flat ``interval`` (0.5 s) in ``get()``.
-
-        With a backend that says ``quick_poll`` (the embedded one), this one asks ``ready()``
-        with a pause growing from 5 ms to 50 ms (never longer than ``interval``), then lets
-        Celery's own ``get()`` return the stored value. Other backends (Redis, RPC: no polling)
-        and results with parents (a chain's errors) are left to Celery's ``get()``.
-        """
-
-        max_poll = 0.05
-
-        def get(
-            self,
-            timeout: float | None = None,
-            propagate: bool = True,
-            interval: float = 0.5,
-            **options: t.Any,
-        ) -> t.Any:
-            quick = getattr(self.backend, "quick_poll", False)
-            if quick and self.parent is None and not self.ignored:
-                if options.get("disable_sync_subtasks", True):
-                    assert_will_not_block()
-                self.wait_ready(timeout, interval, options.get("on_interval"))
-            return super().get(timeout=timeout, propagate=propagate, interval=interval, **options)
-
-        def wait_ready(
-            self,
-            timeout: float | None,
-            interval: float = 0.5,
-            on_interval: t.Callable[[], t.Any] | None = None,
-        ) -> None:
-            """Return once the result is ready; Celery's ``TimeoutError`` after ``timeout``."""
-            deadline = None if timeout is None else time.monotonic() + timeout
-            nap = 0.005
-            cap = min(interval, self.max_poll) if interval else self.max_poll
-            while not self.ready():
-                if on_interval:
-                    on_interval()
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError("The operation timed out.")
-                    nap = min(nap, left)
-                time.sleep(nap)
-                nap = min(nap * 1.5, cap)
-
-    QuickResult.__module__ = __name__
-    _quick_result_class = QuickResult
-    return QuickResult
 
 
 def _mask(url: str) -> str:
@@ -518,8 +458,6 @@ def __getattr__(name: str) -> t.Any:
         return flask_task_class()
     if name == "BatteriesCelery":
         return celery_class()
-    if name == "QuickResult":
-        return quick_result_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
