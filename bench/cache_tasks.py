@@ -11,9 +11,10 @@ that renders a 300-row table,
 
 Part 2, real worker processes (``batteries worker -c 1``): the median time from ``delay()`` to
 the value returned by ``AsyncResult.get()`` with Batteries' defaults, per broker — the embedded
-SQLite broker, stock kombu's SQLAlchemy transport on SQLite (``sqla+sqlite://``, with Celery's
-stock database backend) for contrast, Redis, and RabbitMQ (results in Redis). Brokers that do not
-answer are skipped. Goal: embedded ≤ 150 ms.
+SQLite broker (Batteries' own kombu transport and ``QuickResult`` polling), stock kombu's
+SQLAlchemy transport on SQLite (``sqla+sqlite://``, with Celery's stock database backend) for
+contrast, Redis, and RabbitMQ (results in Redis). Brokers that do not answer are skipped. Goal:
+embedded ≤ 150 ms.
 
 Usage: ``python bench/cache_tasks.py [--rounds N] [--calls N] [--trips N] [--quick]
 [--no-tasks]``

@@ -1,217 +1,35 @@
-"""app.celery, FlaskTask, the embedded broker and the results endpoint, with real workers."""
+"""app.celery, FlaskTask, binding Celery's current app, the results endpoint, with real workers
+(the embedded broker's own tests are in ``test_broker.py``)."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 from _services import service_up
-from flask import current_app
+from _workers import (
+    AMQP,
+    REDIS,
+    children,
+    killed_worker_task_runs_once,
+    project_fixture,
+    round_trip,
+    spare_port,
+    wait_until,
+)
+from flask import Flask, current_app
 
 from batteries import Batteries
 from batteries.signals import task_enqueued
-from batteries.tasks import BrokerUnavailable, result_payload
+from batteries.tasks import BrokerUnavailable, get_celery, result_payload
 
-REDIS = "redis://127.0.0.1:6379/0"
-AMQP = "amqp://guest:guest@127.0.0.1:5672//"
-
-WORKER_APP = '''
-import os, json, sqlite3, time
-from flask import current_app
-from batteries import Batteries
-
-app = Batteries(__name__, instance_path=os.environ["TASKS_INSTANCE"])
-app.config["CELERY"] = json.loads(os.environ["TASKS_CELERY"])
-
-
-def db():
-    os.makedirs(current_app.instance_path, exist_ok=True)
-    conn = sqlite3.connect(os.path.join(current_app.instance_path, "effects.sqlite"), timeout=30)
-    conn.execute("create table if not exists effects (key text primary key, pid int)")
-    conn.execute("create table if not exists starts (key text, pid int)")
-    return conn
-
-
-@app.celery.task
-def record(key, value):
-    with db() as conn:
-        conn.execute("insert into effects values (?, ?)", (key, os.getpid()))
-    return {"key": key, "value": value * 2, "app": current_app.name}
-
-
-@app.get("/record/<key>")
-def record_view(key):
-    return record.delay(key, 4).get(timeout=30)
-
-
-@app.celery.task
-def slow_effect(key, seconds):
-    with db() as conn:
-        conn.execute("insert into starts values (?, ?)", (key, os.getpid()))
-    time.sleep(seconds)
-    with db() as conn:
-        conn.execute("insert into effects values (?, ?)", (key, os.getpid()))
-    return "done"
-'''
-
-
-def spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-class Project:
-    """A worker app module in a temporary folder, imported here and run by worker processes."""
-
-    def __init__(self, tmp_path, monkeypatch, celery: dict):
-        self.tmp_path = tmp_path
-        self.queue = f"batteries-test-{uuid.uuid4().hex[:12]}"
-        self.module_name = f"tasksapp_{uuid.uuid4().hex[:8]}"
-        (tmp_path / f"{self.module_name}.py").write_text(WORKER_APP)
-        self.instance = tmp_path / "instance"
-        celery = {"task_default_queue": self.queue, **celery}
-        self.env = {
-            **os.environ,
-            "TASKS_INSTANCE": str(self.instance),
-            "TASKS_CELERY": json.dumps(celery),
-        }
-        monkeypatch.setenv("TASKS_INSTANCE", self.env["TASKS_INSTANCE"])
-        monkeypatch.setenv("TASKS_CELERY", self.env["TASKS_CELERY"])
-        monkeypatch.syspath_prepend(str(tmp_path))
-        self.module = importlib.import_module(self.module_name)
-        self.app = self.module.app
-        self.workers: list[subprocess.Popen] = []
-
-    def start_worker(self) -> subprocess.Popen:
-        log_path = self.tmp_path / f"worker-{len(self.workers)}.log"
-        log = open(log_path, "wb")
-        command = [
-            sys.executable, "-m", "batteries", "--app", self.module_name, "worker",
-            "-c", "1", "-P", "prefork", "--without-mingle", "--without-gossip",
-            "--without-heartbeat", "-Q", self.queue, "--loglevel", "INFO",
-        ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            cwd=self.tmp_path,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.workers.append(process)
-        ready = wait_until(
-            lambda: b"ready." in log_path.read_bytes() or process.poll() is not None, 60, 0.1
-        )
-        if not ready or process.poll() is not None:
-            raise AssertionError("worker did not start:\n" + log_path.read_text()[-3000:])
-        return process
-
-    def kill_worker(self, process: subprocess.Popen) -> None:
-        """SIGKILL the whole worker: its main process and its pool children."""
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(10)
-
-    def close(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                self.kill_worker(process)
-        sys.modules.pop(self.module_name, None)
-
-    def rows(self, table: str, key: str) -> int:
-        path = self.instance / "effects.sqlite"
-        if not path.exists():
-            return 0
-        with sqlite3.connect(path, timeout=30) as conn:
-            try:
-                return conn.execute(f"select count(*) from {table} where key = ?", (key,)).fetchone()[0]
-            except sqlite3.OperationalError:
-                return 0
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    made: list[Project] = []
-
-    def make(**celery) -> Project:
-        made.append(Project(tmp_path, monkeypatch, celery))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.close()
-
-
-def round_trip(project: Project) -> None:
-    key = uuid.uuid4().hex
-    with project.app.app_context():
-        result = project.module.record.delay(key, 21)
-        value = result.get(timeout=30)
-    assert value == {"key": key, "value": 42, "app": project.module_name}
-    assert project.rows("effects", key) == 1
-
-
-def killed_worker_task_runs_once(project: Project) -> None:
-    """F7/F8: SIGKILL the whole worker mid-task; a new worker runs it again, exactly once."""
-    running = [w for w in project.workers if w.poll() is None]
-    assert len(running) == 1  # the worker of the round trip: the only one that may take it
-    first = running[0]
-    key = uuid.uuid4().hex
-    with project.app.app_context():
-        result = project.module.slow_effect.delay(key, 2)
-    assert wait_until(lambda: project.rows("starts", key) == 1)
-    project.kill_worker(first)
-    assert project.rows("effects", key) == 0
-    project.start_worker()
-    with project.app.app_context():
-        assert result.get(timeout=60) == "done"
-    assert project.rows("starts", key) == 2
-    assert project.rows("effects", key) == 1
-
-
-def killed_pool_child_task_runs_once(project: Project) -> None:
-    """F7: SIGKILL only the pool child running the task; the worker runs it again, once."""
-    key = uuid.uuid4().hex
-    with project.app.app_context():
-        result = project.module.slow_effect.delay(key, 1)
-    assert wait_until(lambda: project.rows("starts", key) == 1)
-    with sqlite3.connect(project.instance / "effects.sqlite", timeout=30) as conn:
-        (child,) = conn.execute("select pid from starts where key = ?", (key,)).fetchone()
-    os.kill(child, signal.SIGKILL)
-    with project.app.app_context():
-        assert result.get(timeout=60) == "done"
-    assert project.rows("starts", key) == 2
-    assert project.rows("effects", key) == 1
-
-
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            found.update(int(x) for x in f.read().split())
-    return found
+project = pytest.fixture(project_fixture)
 
 
 # -- real workers -------------------------------------------------------------------------------
@@ -248,29 +66,6 @@ def test_run_with_worker_serves_and_runs_tasks(project):
         server.wait(20)
     # The worker goes with the server, however the server ended.
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in worker_pids), 30)
-
-
-@pytest.mark.slow
-def test_embedded_broker_round_trip_and_acked_rows_deleted(project):
-    p = project(broker_transport_options={"visibility_timeout": 2})
-    p.start_worker()
-    round_trip(p)
-    broker = p.instance / "celery-broker.sqlite"
-
-    def pending():
-        with sqlite3.connect(broker, timeout=30) as conn:
-            return conn.execute("select count(*) from kombu_message").fetchone()[0]
-
-    assert wait_until(lambda: pending() == 0)  # acked messages are deleted
-    # A pickled message (CVE-2021-23727's class) is refused and dropped; the worker lives on.
-    with p.app.app_context():
-        p.app.celery.send_task(f"{p.module_name}.record", args=["pickled", 1], serializer="pickle")
-    assert wait_until(lambda: pending() == 0)
-    assert p.workers[0].poll() is None
-    assert p.rows("effects", "pickled") == 0
-    round_trip(p)
-    killed_worker_task_runs_once(p)
-    killed_pool_child_task_runs_once(p)
 
 
 @pytest.mark.slow
@@ -316,88 +111,6 @@ def test_rabbitmq_broker_round_trip(project):
 
         with Connection(AMQP, connect_timeout=2) as conn:
             Queue(p.queue, channel=conn.channel()).delete()
-
-
-# -- the embedded broker without a worker --------------------------------------------------------
-
-
-def test_embedded_transport_leases_and_redelivers(tmp_path):
-    from kombu import Connection
-
-    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
-    options = {"polling_interval": 0.01, "visibility_timeout": 0.3, "engine_options": {}}
-
-    def connect():
-        return Connection(url, transport="batteries.broker:Transport", transport_options=options)
-
-    with connect() as producer:
-        queue = producer.SimpleQueue("q")
-        queue.put({"n": 1})
-        queue.put({"n": 2})
-        first = queue.get(timeout=2)
-        assert first.payload == {"n": 1}
-        first.ack()
-        taken = queue.get(timeout=2)  # taken, never acked: as if the worker died
-        assert taken.payload == {"n": 2}
-        taken.channel.qos._delivered.clear()  # a SIGKILL: nothing put back at close
-        queue.close()
-    with connect() as consumer:
-        queue = consumer.SimpleQueue("q")
-        again = queue.get(timeout=5)
-        assert again.payload == {"n": 2}
-        again.ack()
-        queue.close()
-    with sqlite3.connect(tmp_path / "broker.sqlite") as conn:
-        assert conn.execute("select count(*) from kombu_message").fetchone()[0] == 0
-
-
-def test_embedded_transport_requeues_rejected_and_drops_poison(tmp_path):
-    from kombu import Connection
-
-    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
-    options = {"polling_interval": 0.01, "visibility_timeout": 0.05, "max_deliveries": 2}
-    with Connection(url, transport="batteries.broker:Transport", transport_options=options) as c:
-        queue = c.SimpleQueue("q")
-        queue.put("x")
-        message = queue.get(timeout=2)
-        message.requeue()
-        message = queue.get(timeout=2)  # second delivery
-        assert message.payload == "x"
-        message.channel.qos._delivered.clear()  # "dies" again
-        time.sleep(0.1)
-        with pytest.raises(queue.Empty):
-            queue.get(timeout=0.3)  # delivered max_deliveries times: left alone
-        queue.close()
-    with sqlite3.connect(tmp_path / "broker.sqlite") as conn:
-        assert conn.execute("select count(*) from kombu_message").fetchone()[0] == 1
-
-
-def test_embedded_transport_a_live_consumer_keeps_its_lease(tmp_path):
-    from kombu import Connection
-
-    url = f"sqlite:///{tmp_path / 'broker.sqlite'}"
-    options = {"polling_interval": 0.01, "visibility_timeout": 1.0}
-
-    def connect():
-        return Connection(url, transport="batteries.broker:Transport", transport_options=options)
-
-    with connect() as a, connect() as b:
-        queue_a = a.SimpleQueue("q")
-        queue_a.consumer.qos(prefetch_count=1)  # holding one, it takes no more (a worker)
-        queue_a.put("x")
-        held = queue_a.get(timeout=2)
-        queue_b = b.SimpleQueue("q")
-        deadline = time.monotonic() + 2.5  # well past the visibility timeout
-        while time.monotonic() < deadline:
-            try:
-                a.drain_events(timeout=0.05)  # the holder is alive: it renews its lease
-            except TimeoutError:
-                pass
-            with pytest.raises(queue_b.Empty):
-                queue_b.get(timeout=0.05)
-        held.ack()
-        queue_a.close()
-        queue_b.close()
 
 
 # -- app.celery without a worker -------------------------------------------------------------------
@@ -466,6 +179,85 @@ def test_shared_tasks_and_asyncresult_follow_the_current_app(tmp_path):
 
             assert AsyncResult("x").app is celery_b
         assert celery_current._get_current_object() is celery_a
+
+
+def test_the_threads_current_celery_is_restored_at_teardown(tmp_path):
+    import threading
+
+    from celery import Celery
+    from celery import current_app as celery_current
+
+    app = Batteries("restore", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+    app.config["CELERY"] = {"task_always_eager": True}
+    seen = {}
+
+    def in_a_thread():  # a new thread: no Celery app is current for it
+        ours = app.celery
+        seen["outside"] = celery_current.main
+        with app.app_context():
+            seen["inside"] = celery_current._get_current_object() is ours
+        # None again: a Celery app built later (the default) is what this thread sees
+        later = Celery("built-later", set_as_current=False)
+        later.set_default()
+        seen["after"] = celery_current.main
+        theirs = Celery("theirs")  # set_as_current=True: the thread's current app
+        with app.app_context():
+            seen["inside again"] = celery_current._get_current_object() is ours
+        seen["theirs again"] = celery_current._get_current_object() is theirs
+        ours.set_default()
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == {
+        "outside": "restore", "inside": True, "after": "built-later",
+        "inside again": True, "theirs again": True,
+    }  # fmt: skip
+
+
+def test_celery_built_inside_a_context_is_bound_for_the_rest_of_it(tmp_path):
+    from celery import current_app as celery_current
+
+    plain = Flask("plain_flask", root_path=str(tmp_path), instance_path=str(tmp_path / "p"))
+    plain.config["CELERY"] = {"task_always_eager": True}
+    with plain.app_context():
+        celery_app = get_celery(current_app)  # the proxy works too
+        assert celery_app is get_celery(plain)
+        assert celery_current._get_current_object() is celery_app
+        with plain.app_context():  # a plain Flask app is connected once its Celery is built
+            assert celery_current._get_current_object() is celery_app
+        assert celery_current._get_current_object() is celery_app
+
+
+def test_results_poll_the_embedded_backend_quickly(tasks_app):
+    import threading
+
+    from celery.exceptions import TimeoutError
+
+    from batteries.broker import QuickResult
+
+    celery_app = tasks_app.celery
+    result = celery_app.AsyncResult("later")
+    assert isinstance(result, QuickResult)
+    with pytest.raises(TimeoutError):
+        result.get(timeout=0.05)
+    timer = threading.Timer(0.1, celery_app.backend.store_result, ("later", 42, "SUCCESS"))
+    timer.start()
+    try:
+        assert result.get(timeout=10) == 42
+    finally:
+        timer.join()
+    celery_app.backend.store_result("failed", ValueError("no"), "FAILURE")
+    with pytest.raises(ValueError, match="no"):
+        celery_app.AsyncResult("failed").get(timeout=10)
+    assert isinstance(celery_app.AsyncResult("failed").get(propagate=False), ValueError)
+
+
+def test_other_result_backends_keep_celerys_results(app):
+    from batteries.broker import QuickResult
+
+    app.config["CELERY"] = {"result_backend": "cache+memory://"}
+    assert not isinstance(app.celery.AsyncResult("x"), QuickResult)
 
 
 def test_task_enqueued_signal_and_json_only(tasks_app):

@@ -35,21 +35,33 @@ Config: ``CELERY`` (dict of Celery settings).
 
 from __future__ import annotations
 
+import contextvars
+import hashlib
 import logging
 import os
+import re
 import sys
 import threading
 import typing as t
 import weakref
+from dataclasses import dataclass
+from functools import cached_property
 
 import click
-from flask import appcontext_pushed, appcontext_tearing_down, current_app, jsonify
+from flask import (
+    appcontext_pushed,
+    appcontext_tearing_down,
+    current_app,
+    has_app_context,
+    jsonify,
+)
 from werkzeug.exceptions import ServiceUnavailable
 
+from . import _compat as compat
 from .checks import Check, Found
-from .config import Setting, value
+from .config import Setting
 from .signals import task_enqueued
-from .state import get_state
+from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from celery import Celery
@@ -120,11 +132,23 @@ DEPLOY_CHECKS = (
     ),
 )
 
-BROKER_FILE = "celery-broker.sqlite"
-RESULTS_FILE = "celery-results.sqlite"
+BROKER_FILE = "celery-broker"
+RESULTS_FILE = "celery-results"
 
-_PREVIOUS = "_batteries_celery_previous"
 _BUILD_LOCK = threading.RLock()
+
+#: Celery apps bound by the app contexts of this context, innermost last: (Flask app, the
+#: Celery app the thread had before).
+_BOUND: contextvars.ContextVar[tuple[tuple[Flask, object], ...]] = contextvars.ContextVar(
+    "batteries_celery_bound", default=()
+)
+
+
+@dataclass
+class TasksState:
+    """The tasks battery's part of an app's state: the Celery app Batteries built for it."""
+
+    celery: Celery | None = None
 
 
 class BrokerUnavailable(ServiceUnavailable):
@@ -144,6 +168,22 @@ def init_app(app: Flask) -> None:
 
 
 # -- building the Celery app ----------------------------------------------------------------
+
+
+def store_path(app: Flask, name: str) -> str:
+    """The path of the embedded store ``name`` (``celery-broker``, ``celery-results``) of ``app``.
+
+    In the instance folder; a dispatched tenant's name includes its identity
+    (``celery-broker-<tenant>.sqlite``), so tenants sharing an instance folder never read each
+    other's tasks or results.
+    """
+    identity = app_identity(app)
+    if identity:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", identity)[:60]
+        if safe != identity:  # two identities must never give one file
+            safe += "-" + hashlib.sha256(identity.encode()).hexdigest()[:10]
+        name = f"{name}-{safe}"
+    return os.path.join(app.instance_path, name + ".sqlite")
 
 
 def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -168,16 +208,16 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
     }
     broker = str(user.get("broker_url", ""))
     if not broker or (broker.startswith("sqlite:") and "broker_transport" not in user):
-        # kombu picks the transport from a "sqla+" URL prefix before looking at
-        # broker_transport, so the embedded broker's URL is a bare SQLAlchemy URL.
-        path = os.path.join(app.instance_path, BROKER_FILE)
-        conf["broker_url"] = broker or "sqlite:///" + path
-        conf["broker_transport"] = "batteries.broker:Transport"
+        # kombu takes the transport from a "sqla+" URL prefix before broker_transport, and
+        # refuses a class path there: the embedded broker's URL is a bare SQLAlchemy URL and its
+        # class is named by Celery's broker_transport setting.
+        conf["broker_url"] = broker or "sqlite:///" + store_path(app, BROKER_FILE)
+        conf["broker_transport"] = EMBEDDED_TRANSPORT
         options = {"polling_interval": 0.05, "visibility_timeout": 30}
         options.update(user.get("broker_transport_options") or {})
         conf["broker_transport_options"] = options
     if "result_backend" not in user:
-        path = os.path.join(app.instance_path, RESULTS_FILE)
+        path = store_path(app, RESULTS_FILE)
         conf["result_backend"] = "batteries.broker:DatabaseBackend+sqlite:///" + path
         conf["database_engine_options"] = {"connect_args": {"timeout": 30}}
     else:
@@ -196,114 +236,128 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
     return conf
 
 
+EMBEDDED_TRANSPORT = "batteries.broker:Transport"
+
+
+def _real_app(app: Flask) -> Flask:
+    """``app`` itself when given ``flask.current_app``: a bound method knows its object."""
+    return t.cast("Flask", t.cast(t.Any, app.app_context).__self__)
+
+
 def get_celery(app: Flask, *, prepare: bool = True) -> Celery:
     """The app's Celery app: the user's own ``app.extensions["celery"]``, or Batteries' one.
 
-    ``prepare=False`` (used when an app context binds it) leaves the embedded broker's files
-    alone: they are made on first use instead of when the Celery app is built.
+    Built on first use; made Celery's current app at once when the app's context is pushed.
+    ``prepare=False`` leaves the embedded broker's files alone: they are made on first use
+    instead of when the Celery app is built.
     """
-    app = getattr(app, "_get_current_object", lambda: app)()  # current_app works too
-    state = get_state(app)
-    ours = getattr(state, "celery", None)
+    app = _real_app(app)  # current_app works too
+    ours = _build(app, prepare=prepare)
+    if ours is None:
+        return t.cast("Celery", app.extensions["celery"])
+    if has_app_context() and current_app == app and not _bound_here(app):
+        _push(app, ours)  # built inside a context of the app: bound for the rest of it
+    return ours
+
+
+def _build(app: Flask, *, prepare: bool) -> Celery | None:
+    """Batteries' Celery app for ``app``, built once; None when the user put their own."""
+    state = state_of(app, TasksState)
+    ours = state.celery
     theirs = app.extensions.get("celery")
     if theirs is not None and theirs is not ours:
-        return theirs  # type: ignore[no-any-return]
+        return None
     if ours is None:
         with _BUILD_LOCK:  # two threads' first use must not build two Celery apps
-            ours = getattr(state, "celery", None)
+            ours = state.celery
             if ours is None:
-                ours = state.celery = make_celery(app, prepare=prepare)  # type: ignore[attr-defined]
+                ours = state.celery = make_celery(app, prepare=prepare)
                 app.extensions.setdefault("celery", ours)
+                # A Batteries app is connected by init_app; a plain Flask app given to
+                # get_celery() is connected here (connecting twice is one connection).
+                appcontext_pushed.connect(_bind_current, sender=app)
+                appcontext_tearing_down.connect(_restore_current, sender=app)
     return ours
 
 
 def make_celery(app: Flask, *, prepare: bool = True) -> Celery:
-    """Build a Celery app for ``app`` from ``app.config["CELERY"]`` and Batteries' defaults."""
-    from celery import Celery
+    """Build a Celery app for ``app`` from ``app.config["CELERY"]`` and Batteries' defaults.
 
-    user = value(app, CELERY) or {}
+    The new app is Celery's default app (outside any app context, the last one built wins);
+    :func:`get_celery` keeps it in the app's state and binds it in the app's contexts.
+    """
+    user = CELERY.get(app) or {}
     if not isinstance(user, dict):
         raise TypeError(f"CELERY must be a dict of Celery settings, got {type(user).__name__}")
     conf = defaults(app, user)
-    celery_app = Celery(app.import_name, task_cls=flask_task_class(), set_as_current=False)
+    celery_app = celery_class()(app.import_name, task_cls=flask_task_class(), set_as_current=False)
     celery_app.conf.update(conf)
-    celery_app._batteries_flask_app = weakref.ref(app)  # type: ignore[attr-defined]
-    embedded = celery_app.conf.broker_transport == "batteries.broker:Transport"
+    celery_app.flask_app_ref = weakref.ref(app)
+    embedded = celery_app.conf.broker_transport == EMBEDDED_TRANSPORT
     if prepare and (embedded or "result_backend" not in user):
         _prepare_embedded(app, celery_app, broker=embedded)
     celery_app.set_default()
-    get_state(app).celery = celery_app  # type: ignore[attr-defined]
-    # Bind this Celery as current in the app's contexts (Celery's thread-local current app
-    # otherwise wins over set_default()). Batteries apps are connected by init_app; a plain
-    # Flask app given to get_celery() is connected here.
-    appcontext_pushed.connect(_bind_current, sender=app)
-    appcontext_tearing_down.connect(_restore_current, sender=app)
-    from flask.globals import _cv_app
-
-    ctx = _cv_app.get(None)
-    if ctx is not None and ctx.app is app:
-        _bind_current(app)
     return celery_app
 
 
 def _prepare_embedded(app: Flask, celery_app: Celery, broker: bool) -> None:
-    """Create the SQLite files and tables up front (two processes starting together race)."""
+    """Create the SQLite files (private to the user) and their tables up front: two
+    processes starting together would race."""
     from . import broker as embedded
 
-    os.makedirs(app.instance_path, exist_ok=True)
+    embedded.make_private_folder(app.instance_path)
     if broker:
         engine = embedded.sqlite_engine(celery_app.conf.broker_url)
         try:
             embedded.create_tables(engine)
         finally:
             engine.dispose()
-    if isinstance(celery_app.backend, embedded.DatabaseBackend):
-        engine = embedded.sqlite_engine(celery_app.backend.url)  # WAL, once for the file
-        engine.dispose()
-        session = celery_app.backend.ResultSession()
-        session.close()
+    backend = celery_app.backend
+    if isinstance(backend, embedded.DatabaseBackend):
+        backend.ResultSession().close()  # a private file in WAL mode, and its tables
 
 
-def _current_ctx() -> t.Any:
-    from flask.globals import _cv_app
+# -- binding Celery's current app per app context ------------------------------------------
 
-    return _cv_app.get(None)
+
+def _bound_here(app: Flask) -> bool:
+    stack = _BOUND.get()
+    return bool(stack) and stack[-1][0] is app
+
+
+def _push(app: Flask, celery_app: Celery) -> None:
+    _BOUND.set((*_BOUND.get(), (app, compat.celery_thread_app())))
+    celery_app.set_current()
 
 
 def _bind_current(sender: Flask, **extra: t.Any) -> None:
-    """Make the app's Celery Celery's current app for this app context (kept on the context,
-    not in ``g``, so ``list(g)`` shows only the app's own names)."""
-    celery_app = getattr(get_state(sender), "celery", None)
+    """Make the app's Celery Celery's current app for this app context."""
+    celery_app = state_of(sender, TasksState).celery
     if celery_app is None:
         if "celery" not in sys.modules:
-            return  # nothing can have made a task yet: the app pays one dict lookup
+            return  # nothing can have made a task yet: the app pays one lookup
         # Built without touching the disk: apps that never send a task get no broker files.
-        celery_app = get_celery(sender, prepare=False)  # binds it in this context as it is built
-        if getattr(get_state(sender), "celery", None) is not celery_app:
+        celery_app = _build(sender, prepare=False)
+        if celery_app is None:
             return  # the user's own app.extensions["celery"]: theirs to manage
-    ctx = _current_ctx()
-    if ctx is None or hasattr(ctx, _PREVIOUS):
-        return
-    from celery import _state
-
-    setattr(ctx, _PREVIOUS, getattr(_state._tls, "current_app", None))
-    _state._set_current_app(celery_app)
+    _push(sender, celery_app)
 
 
 def _restore_current(sender: Flask, **extra: t.Any) -> None:
-    ctx = _current_ctx()
-    if ctx is None or not hasattr(ctx, _PREVIOUS):
-        return
-    previous = getattr(ctx, _PREVIOUS)
-    delattr(ctx, _PREVIOUS)
-    from celery import _state
-
-    _state._set_current_app(previous)
+    stack = _BOUND.get()
+    if not stack or stack[-1][0] is not sender:
+        return  # this context bound nothing (Celery was not imported when it was pushed)
+    _BOUND.set(stack[:-1])
+    previous = stack[-1][1]
+    if previous is None:
+        compat.clear_celery_thread_app()
+    else:
+        t.cast("Celery", previous).set_current()
 
 
 def flask_app_of(celery_app: t.Any) -> Flask | None:
     """The Flask app a Celery app made by Batteries belongs to (None once it was freed)."""
-    ref = getattr(celery_app, "_batteries_flask_app", None)
+    ref = getattr(celery_app, "flask_app_ref", None)
     return ref() if ref is not None else None
 
 
@@ -330,7 +384,7 @@ def flask_task_class() -> type:
         def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
             app = flask_app_of(self.app)
             if app is None:
-                if getattr(self.app, "_batteries_flask_app", None) is not None:
+                if getattr(self.app, "flask_app_ref", None) is not None:
                     raise RuntimeError(
                         "The Flask app of this Celery app was garbage-collected. Keep a "
                         "reference to it, e.g. 'flask_app = create_app(); "
@@ -360,6 +414,35 @@ def flask_task_class() -> type:
     return FlaskTask
 
 
+_celery_class: type | None = None
+
+
+def celery_class() -> type:
+    """``BatteriesCelery``: Celery's app class that knows its Flask app, and whose results
+    (``delay()``'s and ``AsyncResult(id)``'s) are :class:`batteries.broker.QuickResult` when the
+    result backend is the embedded one."""
+    global _celery_class
+    if _celery_class is not None:
+        return _celery_class
+    from celery import Celery
+
+    class BatteriesCelery(Celery):  # type: ignore[misc]
+        #: a weak reference to the Flask app this Celery app was built for
+        flask_app_ref: t.Callable[[], Flask | None] | None = None
+
+        @cached_property
+        def AsyncResult(self) -> type:  # Celery's name
+            if not getattr(self.backend, "quick_poll", False):
+                return t.cast(type, super().AsyncResult)
+            from .broker import QuickResult
+
+            return t.cast(type, self.subclass_with_self(QuickResult, reverse="AsyncResult"))
+
+    BatteriesCelery.__module__ = __name__
+    _celery_class = BatteriesCelery
+    return BatteriesCelery
+
+
 def _mask(url: str) -> str:
     """``url`` with its password hidden."""
     scheme, sep, rest = url.partition("://")
@@ -373,6 +456,8 @@ def _mask(url: str) -> str:
 def __getattr__(name: str) -> t.Any:
     if name == "FlaskTask":
         return flask_task_class()
+    if name == "BatteriesCelery":
+        return celery_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -491,7 +576,9 @@ def start_worker_process(app_import_path: str | None) -> t.Any:
     if app_import_path:
         command += ["--app", app_import_path]
     command += ["worker", "--loglevel", "INFO"]
-    process = subprocess.Popen(command, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    process = subprocess.Popen(
+        command, preexec_fn=_die_with_parent if sys.platform == "linux" else None
+    )
 
     def stop() -> None:
         if process.poll() is None:
