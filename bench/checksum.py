@@ -18,12 +18,16 @@ threads) and wall time (``time.perf_counter``), plus the CPU time of the request
   batteries+verify >= 0.95 x flask+hash-after in wall time, on an idle and on a busy machine.
 - ``--busy``: the timings are taken a second time while another process burns a core (on a
   2-core server, the state in which a helper thread would have no core of its own).
+- ``--json``: the ``JSON_MAX_DEPTH`` check (``batteries.wrappers.json_too_deep``) against
+  ``json.loads`` of the same 16 MiB body (brackets and commas: wide, wide at depth 512, groups
+  100 deep; and UTF-16), medians and ratios; goal: check / loads <= 2. Also the longest time
+  the check kept another thread waiting for the GIL (a thread ticking every millisecond).
 - Peak memory (``VmHWM`` of a child process) while a multipart upload of N MiB streams
   through Batteries with verification (and, for reference, through plain Flask) (the file part
   spools to a temporary file): the body is generated on the fly, never held in memory. Goal:
   flat (the peak grows by far less than the body; reported as the growth over a 1 MiB upload).
 
-Usage: ``python bench/checksum.py [--size-mib 8] [--rounds 7] [--big] [--busy] [--quick]``
+Usage: ``python bench/checksum.py [--size-mib 8] [--rounds 7] [--big] [--busy] [--json] [--quick]``
 (``--big`` adds the 512 MiB upload; the default run takes well under a minute).
 """
 
@@ -391,6 +395,66 @@ def memory(sizes: list[int]) -> dict[str, t.Any]:
     return {"rows": rows}
 
 
+# -- the JSON depth check -------------------------------------------------------------------
+
+
+def json_bodies(size: int) -> dict[str, bytes]:
+    wide = b"[" + b"[]," * (size // 3 - 1) + b"[]]"
+    at_limit = b"[" * 511 + b"[1]," * (size // 4 - 300) + b"[1]" + b"]" * 511
+    group = b"[" * 100 + b"]" * 100
+    groups = b"[" + b",".join([group] * (size // 201)) + b"]"
+    return {
+        "wide": wide,
+        "wide at depth 512": at_limit,
+        "groups 100 deep": groups,
+        "wide, UTF-16": (b"[" + b"[]," * (size // 6 - 1) + b"[]]").decode().encode("utf-16"),
+    }
+
+
+def _tick(stop: t.Any, ticks: list[float]) -> None:
+    """Note the time every millisecond until ``stop`` is set (each tick needs the GIL)."""
+    while not stop.is_set():
+        ticks.append(time.perf_counter())
+        time.sleep(0.001)
+
+
+def json_depth(size: int, rounds: int) -> dict[str, t.Any]:
+    import gc
+    import threading
+
+    from batteries.wrappers import json_too_deep
+
+    rows = {}
+    for name, body in json_bodies(size).items():
+        assert json_too_deep(body, 512) is None, name
+        loads, check, gaps = [], [], []
+        for _ in range(rounds):
+            gc.collect()
+            t0 = time.perf_counter()
+            json.loads(body)
+            loads.append(time.perf_counter() - t0)
+            gc.collect()
+            stop = threading.Event()
+            ticks: list[float] = []
+
+            ticker = threading.Thread(target=_tick, args=(stop, ticks))
+            ticker.start()
+            time.sleep(0.01)
+            t0 = time.perf_counter()
+            json_too_deep(body, 512)
+            check.append(time.perf_counter() - t0)
+            stop.set()
+            ticker.join()
+            gaps.append(max(b - a for a, b in zip(ticks, ticks[1:], strict=False)))
+        rows[name] = {
+            "loads_ms": common.median(loads) * 1e3,
+            "check_ms": common.median(check) * 1e3,
+            "ratio": common.paired_ratio(check, loads),
+            "longest_gil_wait_ms": max(gaps) * 1e3,
+        }
+    return rows
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -400,6 +464,7 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--big", action="store_true", help="add the 512 MiB upload (memory)")
+    parser.add_argument("--json", action="store_true", help="time the JSON depth check")
     parser.add_argument("--busy", action="store_true",
                         help="time again with another process burning a core")
     parser.add_argument("--quick", action="store_true", help="1 MiB, 3 rounds (smoke test)")
@@ -425,6 +490,10 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
                       "op": ">=", "target": 0.95})
     result["goals"] = GOALS
     result["size_mib"] = args.size_mib
+    if args.json:
+        result["json_depth"] = json_depth(MIB if args.quick else 16 * MIB, args.rounds)
+        for name, row in result["json_depth"].items():
+            result["ratios"][f"json depth check/loads {name}"] = row["ratio"]
     sizes = [1 * MIB, 64 * MIB] + ([512 * MIB] if args.big else [])
     if args.quick:
         sizes = [1 * MIB, 8 * MIB]
@@ -456,6 +525,15 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         ))
         print("read+hash batteries+verify/flask (time): "
               + common.fmt_ratio(figures["ratios"].get("read+hash batteries+verify/flask")))
+    if args.json:
+        print()
+        print(common.table(
+            ["JSON body (16 MiB)", "json.loads", "depth check", "check/loads",
+             "longest GIL wait"],
+            [[name, f"{row['loads_ms']:.0f} ms", f"{row['check_ms']:.0f} ms",
+              common.fmt_ratio(row["ratio"]), f"{row['longest_gil_wait_ms']:.0f} ms"]
+             for name, row in result["json_depth"].items()],
+        ))
     print()
     print(common.table(
         ["streamed multipart upload", "peak RSS", "growth over 1 MiB", "wall time", "throughput"],

@@ -148,7 +148,7 @@ def _scan(brackets: bytes, stop: int) -> int:
     return deepest
 
 
-def _depth_above(brackets: bytes, limit: int) -> int | None:
+def _depth_above(brackets: bytes, limit: int, passes_from: int = 1024) -> int | None:
     """A depth above ``limit`` that ``brackets`` reaches, or None when it stays within it.
 
     Removing every ``[]`` pair (one ``bytes.replace``) lowers the deepest nesting by at most
@@ -157,7 +157,7 @@ def _depth_above(brackets: bytes, limit: int) -> int | None:
     is within the number of passes of ``limit``: then the whole skeleton is scanned.
     """
     shrunk, passes = brackets, 0
-    while len(shrunk) > 1024 and passes < 8:
+    while len(shrunk) > passes_from and passes < 8:
         smaller = shrunk.replace(b"[]", b"")
         if len(smaller) * 4 > len(shrunk) * 3:
             break  # less than a quarter went: another pass would not pay
