@@ -573,9 +573,10 @@ def test_claimed_length_reserves_nothing(app, reader):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    expected = "200" if reader == "input_stream" else "400"  # a cut body: ClientDisconnected
+    # a cut body: ClientDisconnected (a form that big may be refused first, on Werkzeug 3.2)
+    expected = ("200",) if reader == "input_stream" else ("400", "413") if reader == "form" else ("400",)
     assert status.startswith(expected), status
-    assert max(raw.asked) <= 64 * 1024, raw.asked
+    assert max(raw.asked, default=0) <= 64 * 1024, raw.asked
     assert peak < 2 * 1024 * 1024, peak
 
 

@@ -27,7 +27,8 @@ import hmac
 import re
 import typing as t
 
-from flask import current_app
+from flask import has_app_context
+from flask.globals import app_ctx
 from werkzeug.exceptions import BadRequest, LengthRequired
 from werkzeug.wsgi import get_content_length
 
@@ -217,8 +218,8 @@ class BodyDigest:
         for header, algorithm, digest in self.expected:
             if not hmac.compare_digest(self.hashers[algorithm].digest(), digest):
                 self.error = ChecksumMismatch(header, algorithm)
-                if current_app:
-                    app = current_app._get_current_object()  # type: ignore[attr-defined]
+                if has_app_context():
+                    app = app_ctx.app  # the app itself, not the proxy: the signal's sender
                     app.logger.warning("Request body does not match its %s (%s).", header, algorithm)
                     signals.checksum_mismatch.send(app, header=header, algorithm=algorithm)
                 raise self.error

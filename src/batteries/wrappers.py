@@ -368,6 +368,16 @@ class Request(FlaskRequest):
             "than MAX_FORM_PARTS."
         )
 
+    def close(self) -> None:
+        """Werkzeug's ``close()`` (files closed), and the environ's reference to this request
+        dropped: Flask 3.1 cleared it after the request, Flask 3.2 no longer does, and the
+        cycle would keep the request and its body alive until the next garbage collection."""
+        try:
+            super().close()
+        finally:
+            if self.environ.get("werkzeug.request") is self:
+                del self.environ["werkzeug.request"]
+
     def make_form_data_parser(self) -> t.Any:
         """Werkzeug's form parser, with clean-up and clear messages when parsing fails."""
         return _FormParser(super().make_form_data_parser(), self)
