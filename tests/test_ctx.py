@@ -300,3 +300,57 @@ def test_overridden_requests_still_need_csrf(app, client):
         "/item", data={"_method": "DELETE"}, headers={"Sec-Fetch-Site": "same-origin"}
     )
     assert response.json["method"] == "DELETE"
+
+
+def test_the_context_is_flasks_own(app):
+    """No subclass of Flask's context (Flask 3.2 merges RequestContext into AppContext): the
+    context is the one Flask builds, its ``url_adapter`` wrapped for a POST only."""
+    from flask import Flask
+
+    from batteries.ctx import OverridingAdapter
+
+    for method in ("GET", "POST"):
+        environ = EnvironBuilder(path="/any", method=method).get_environ()
+        ctx = app.request_context(environ)
+        assert type(ctx) is type(Flask.request_context(app, environ))
+        assert isinstance(ctx.url_adapter, OverridingAdapter) is (method == "POST")
+
+
+def test_the_wrapped_adapter_still_builds_and_matches_other_paths(app, client):
+    from flask import url_for
+
+    @app.route("/thing/<int:n>", methods=["DELETE"])
+    def thing(n):
+        adapter = app.create_url_adapter(request)
+        return {
+            "method": request.method,
+            "url": url_for("thing", n=n + 1),
+            "other": request.url_rule.rule,
+            "match": adapter.match("/any", method="GET")[0],
+        }
+
+    response = client.post("/thing/3?_method=DELETE")
+    assert response.json == {
+        "method": "DELETE", "url": "/thing/4", "other": "/thing/<int:n>", "match": "any_method"
+    }
+
+
+def test_converters_run_inside_the_context(app, client):
+    """Routing still happens with the context pushed (the session open), as in Flask: a
+    converter may use ``current_app``, ``g`` or the session."""
+    from flask import current_app, g
+    from werkzeug.routing import BaseConverter
+
+    class Named(BaseConverter):
+        def to_python(self, value):
+            g.converted = value
+            return f"{current_app.name}:{value}"
+
+    app.url_map.converters["named"] = Named
+
+    @app.route("/named/<named:x>", methods=["PUT"])
+    def named(x):
+        return {"x": x, "method": request.method}
+
+    response = client.post("/named/abc", headers={"X-HTTP-Method-Override": "PUT"})
+    assert response.json == {"x": "test_app:abc", "method": "PUT"}
