@@ -70,6 +70,8 @@ CONFIG = (METHOD_OVERRIDE, METHOD_OVERRIDE_ALLOWED)
 
 HEADER_KEY = "HTTP_X_HTTP_METHOD_OVERRIDE"
 FIELD = "_method"
+#: how a ``_method`` found in the body is named in messages (and told apart from the others)
+BODY_SOURCE = "form field _method"
 ORIGINAL_KEY = "batteries.original_method"
 NEVER = frozenset({"GET", "HEAD", "CONNECT", "TRACE"})
 #: the largest urlencoded body searched for ``_method``
@@ -250,9 +252,6 @@ def _decide(app: Flask, request: Request, routed: HTTPException | None) -> t.Any
     environ["REQUEST_METHOD"] = method
     request.method = method
     return method
-
-
-BODY_SOURCE = "form field _method"
 
 
 def _quoted(value: str, limit: int = 24) -> str:
