@@ -248,6 +248,14 @@ class BodyDigest:
     def readinto(self, buffer: t.Any) -> int:
         if self.error is not None:
             raise self.error
+        size = len(buffer)
+        if type(buffer) is bytearray and self._has_readinto and self.length is not None:
+            # the common case (Werkzeug's LimitedStream, 64 KiB at a time): straight into the
+            # caller's buffer, hashed there
+            if self.length - self.total >= size > 0:
+                n = self.raw.readinto(buffer) or 0
+                self._took(buffer if n == size else memoryview(buffer)[:n], size)
+                return n
         view = memoryview(buffer).cast("B")
         room = self._room(len(view))
         if room <= 0:
