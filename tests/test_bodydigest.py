@@ -696,3 +696,158 @@ def test_slow_body_connections_cost_little_memory_in_a_real_gunicorn_worker(tmp_
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+
+
+# -- big bodies (several 64 KiB reads) ----------------------------------------------------
+
+BIG = bytes(range(256)) * (12 * 1024 + 7)  # ~3 MiB, not a multiple of any read size
+
+
+def big_multipart(payload: bytes) -> bytes:
+    return (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="a"\r\n\r\n'
+        "1\r\n"
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="f"; filename="big.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize("reader", sorted(set(READERS) - {"stream_chunks"}))
+def test_digest_whatever_reads_a_big_body(echo, reader):
+    for kind in ("multipart", "raw"):
+        body = big_multipart(BIG) if kind == "multipart" else BIG
+        ctype = BODIES[kind][1]
+        response = echo.test_client().post(f"/echo?read={reader}", data=body, content_type=ctype)
+        assert response.status_code == 200, response.data
+        assert response.json["sha256"] == sha256(body)
+
+
+def test_big_upload_verified_and_intact(app):
+    body = big_multipart(BIG)
+
+    @app.post("/up")
+    def up():
+        return {
+            "a": request.form["a"],
+            "file": sha256(request.files["f"].read()),
+            "digest": request.content_digest(),
+        }
+
+    headers = {"Content-Digest": content_digest(body)}
+    client = app.test_client()
+    result = client.post("/up", data=body, content_type=BODIES["multipart"][1], headers=headers)
+    assert result.status_code == 200, result.data
+    assert result.json == {"a": "1", "file": sha256(BIG), "digest": sha256(body)}
+
+
+def test_big_mismatch_is_400_and_nothing_is_used(app):
+    body = big_multipart(BIG)
+    ran, mismatches = [], []
+
+    @app.post("/up")
+    def up():
+        ran.append(request.files["f"])
+        return "stored"
+
+    def receiver(sender, **extra):
+        mismatches.append(extra)
+
+    wrong = {"Content-Digest": content_digest(body[:-1])}
+    with checksum_mismatch.connected_to(receiver, app):
+        response = app.test_client().post(
+            "/up", data=body, content_type=BODIES["multipart"][1], headers=wrong
+        )
+    assert response.status_code == 400 and b"Content-Digest" in response.data
+    assert ran == [] and mismatches == [{"header": "Content-Digest", "algorithm": "sha256"}]
+
+
+def test_big_body_extra_algorithms(app):
+    @app.post("/v")
+    def view():
+        while request.stream.read(65536):
+            pass
+        return {"digest": request.content_digest(request.args["alg"])}
+
+    client = app.test_client()
+    both = f"{content_digest(BIG)}, {content_digest(BIG, 'sha512')}"
+    result = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": both})
+    assert result.json == {"digest": hashlib.sha512(BIG).hexdigest()}
+    result = client.post("/v?alg=md5", data=BIG, headers={"Content-MD5": b64("md5", BIG)})
+    assert result.json == {"digest": hashlib.md5(BIG).hexdigest()}
+    bad_md5 = {"Content-MD5": b64("md5", BIG[:-1])}
+    response = client.post("/v?alg=md5", data=BIG, headers=bad_md5)
+    assert response.status_code == 400 and b"Content-MD5" in response.data
+    bad = f"{content_digest(BIG)}, {content_digest(BIG[1:], 'sha512')}"
+    response = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": bad})
+    assert response.status_code == 400 and b"sha512" in response.data
+
+
+@pytest.mark.parametrize("how", ["disconnect", "partial-read", "view-error", "form-too-large"])
+def test_big_body_cut_short_refused_or_left(app, how):
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1000 if how == "form-too-large" else 500_000
+
+    @app.post("/")
+    def view():
+        if how == "partial-read":
+            return {"first": len(request.stream.read(100_000))}
+        if how == "view-error":
+            request.stream.read(100_000)
+            raise RuntimeError("boom")
+        return {"form": request.form.to_dict()}
+
+    body, ctype = big_multipart(BIG), BODIES["multipart"][1]
+    if how == "form-too-large":
+        body = (
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n".encode()
+            + b"x" * len(BIG)
+            + f"\r\n--{BOUNDARY}--\r\n".encode()
+        )
+    environ = EnvironBuilder(path="/", method="POST", data=body, content_type=ctype).get_environ()
+    if how == "disconnect":
+        environ["CONTENT_LENGTH"] = str(2 * len(body))  # the client went away halfway
+    app.testing = how != "view-error"
+    _, status, _ = run_wsgi_app(app, environ, buffered=True)
+    expected = {"disconnect": "400", "partial-read": "200", "view-error": "500"}
+    assert status.startswith(expected.get(how, "413")), status
+
+
+def test_client_disconnect_mid_upload_through_a_real_server(app):
+    """A client that sends half of a big upload and hangs up: the parser sees the disconnect."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    seen = []
+
+    @app.post("/up")
+    def up():
+        try:
+            request.files  # noqa: B018
+        except Exception as e:
+            seen.append(type(e).__name__)
+            raise
+        return "complete?"
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = big_multipart(BIG)
+        head = (
+            f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: {BODIES['multipart'][1]}\r\n"
+            f"Content-Digest: {content_digest(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
+            sock.sendall(head + body[: len(body) // 2])
+            time.sleep(0.2)
+        for _ in range(200):
+            if seen:
+                break
+            time.sleep(0.02)
+        assert seen == ["ClientDisconnected"]
+    finally:
+        server.shutdown()
+        server.server_close()
