@@ -851,3 +851,40 @@ def test_client_disconnect_mid_upload_through_a_real_server(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    body=st.binary(max_size=200_000),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["read", "readinto", "readline", "readall"]),
+            st.integers(min_value=0, max_value=100_000),
+        ),
+        max_size=8,
+    ),
+    verify=st.booleans(),
+    raw=st.booleans(),
+)
+def test_mixed_read_patterns_give_the_body_and_its_digest(body, steps, verify, raw):
+    """Whatever mix of reads, of whatever sizes: the bytes read are the body's, in order, and
+    the digest (and its verification) is the one of the whole body."""
+    if not _PROP_APP:
+        _PROP_APP.append(Batteries("prop"))
+    app = _PROP_APP[0]
+    headers = {"HTTP_CONTENT_DIGEST": content_digest(body)} if verify else {}
+    with app.test_request_context("/", method="POST", data=body, environ_overrides=headers):
+        got = b""
+        stream = request.input_stream if raw else request.stream
+        for how, n in steps:
+            if how == "readline":
+                got += stream.readline(n)
+            elif how == "readinto":
+                buffer = bytearray(n)
+                got += bytes(buffer[: stream.readinto(buffer)])
+            elif how == "readall":
+                got += stream.read()
+            else:
+                got += stream.read(n)
+        assert body.startswith(got)
+        assert request.content_digest() == sha256(body)
