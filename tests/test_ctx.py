@@ -182,6 +182,8 @@ def test_error_goes_through_hooks_and_handlers(app, client):
 
 
 def test_view_can_raise_max_content_length_after_a_peek(app, client):
+    """The peek reads no more than the first part: a view may still raise its own limit, when
+    the override did not come from the over-limit body itself (see the 413 test below)."""
     app.config["MAX_CONTENT_LENGTH"] = 1000
 
     @app.route("/big", methods=["PUT"])
@@ -190,11 +192,56 @@ def test_view_can_raise_max_content_length_after_a_peek(app, client):
             request.max_content_length = 100_000
         return {"method": request.method, "size": len(request.files["f"].read())}
 
-    body = multipart(("_method", b"PUT", None), ("f", b"x" * 5000, "f.bin"))
-    response = client.post("/big?raise=1", data=body, content_type=MULTIPART_TYPE)
+    body = multipart(("f", b"x" * 5000, "f.bin"), ("_method", b"PUT", None))
+    response = client.post("/big?raise=1&_method=PUT", data=body, content_type=MULTIPART_TYPE)
     assert response.json == {"method": "PUT", "size": 5000}
-    response = client.post("/big", data=body, content_type=MULTIPART_TYPE)
+    response = client.post("/big?_method=PUT", data=body, content_type=MULTIPART_TYPE)
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("limit", ["config", "request"])
+def test_body_override_over_the_limit_is_413(app, client, limit):
+    """Batteries read the body to find ``_method``: a declared length over the effective limit
+    is a 413 then, as a form parse would give, even for a view that never reads its body."""
+    if limit == "config":
+        app.config["MAX_CONTENT_LENGTH"] = 17 * 1024 * 1024 - 1
+    else:
+        app.config["MAX_CONTENT_LENGTH"] = None
+
+        @app.before_request
+        def lower():  # runs after routing: the override decided with the config's limit
+            request.max_content_length = 1000
+
+    @app.route("/put", methods=["PUT"])
+    def put():
+        return "never read the body"
+
+    big = multipart(("_method", b"PUT", None), ("f", b"x" * (17 * 1024 * 1024), "f.bin"))
+    response = client.post(
+        "/put", data=big, content_type=MULTIPART_TYPE, headers={"Accept": "application/json"}
+    )
+    if limit == "config":
+        assert response.status_code == 413
+        assert "MAX_CONTENT_LENGTH" in response.json["message"]
+    else:
+        assert response.status_code == 200  # no limit when routing: the override stands
+    small = multipart(("_method", b"PUT", None), ("f", b"x" * 10, "f.bin"))
+    assert client.post("/put", data=small, content_type=MULTIPART_TYPE).status_code == 200
+
+
+def test_over_the_limit_without_body_override_is_left_to_the_view(app, client):
+    """No ``_method`` in the body: the body is not the override's business, nothing changes."""
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+
+    @app.post("/ignore")
+    def ignore():
+        return "not read"
+
+    body = multipart(("f", b"x" * 5000, "f.bin"))
+    assert client.post("/ignore", data=body, content_type=MULTIPART_TYPE).status_code == 200
+    body = b"a=" + b"x" * 5000 + b"&_method=PUT"
+    response = client.post("/ignore", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200  # over the limit: not searched, so not read either
 
 
 def test_override_survives_stream_with_context(app, client):
@@ -253,3 +300,57 @@ def test_overridden_requests_still_need_csrf(app, client):
         "/item", data={"_method": "DELETE"}, headers={"Sec-Fetch-Site": "same-origin"}
     )
     assert response.json["method"] == "DELETE"
+
+
+def test_the_context_is_flasks_own(app):
+    """No subclass of Flask's context (Flask 3.2 merges RequestContext into AppContext): the
+    context is the one Flask builds, its ``url_adapter`` wrapped for a POST only."""
+    from flask import Flask
+
+    from batteries.ctx import OverridingAdapter
+
+    for method in ("GET", "POST"):
+        environ = EnvironBuilder(path="/any", method=method).get_environ()
+        ctx = app.request_context(environ)
+        assert type(ctx) is type(Flask.request_context(app, environ))
+        assert isinstance(ctx.url_adapter, OverridingAdapter) is (method == "POST")
+
+
+def test_the_wrapped_adapter_still_builds_and_matches_other_paths(app, client):
+    from flask import url_for
+
+    @app.route("/thing/<int:n>", methods=["DELETE"])
+    def thing(n):
+        adapter = app.create_url_adapter(request)
+        return {
+            "method": request.method,
+            "url": url_for("thing", n=n + 1),
+            "other": request.url_rule.rule,
+            "match": adapter.match("/any", method="GET")[0],
+        }
+
+    response = client.post("/thing/3?_method=DELETE")
+    assert response.json == {
+        "method": "DELETE", "url": "/thing/4", "other": "/thing/<int:n>", "match": "any_method"
+    }
+
+
+def test_converters_run_inside_the_context(app, client):
+    """Routing still happens with the context pushed (the session open), as in Flask: a
+    converter may use ``current_app``, ``g`` or the session."""
+    from flask import current_app, g
+    from werkzeug.routing import BaseConverter
+
+    class Named(BaseConverter):
+        def to_python(self, value):
+            g.converted = value
+            return f"{current_app.name}:{value}"
+
+    app.url_map.converters["named"] = Named
+
+    @app.route("/named/<named:x>", methods=["PUT"])
+    def named(x):
+        return {"x": x, "method": request.method}
+
+    response = client.post("/named/abc", headers={"X-HTTP-Method-Override": "PUT"})
+    assert response.json == {"x": "test_app:abc", "method": "PUT"}

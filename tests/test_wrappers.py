@@ -1,396 +1,18 @@
-"""batteries.Request: body hashing, digest verification, JSON depth, 413 messages."""
+"""batteries.Request: JSON depth, 413 messages, wants_json and its Vary, original_method.
+
+The body hashing and digest verification are tested in test_bodydigest.py."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import gc
-import hashlib
 import io
 import json
-import threading
-import time
 
 import pytest
 from flask import request
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from batteries import Batteries, bodydigest, wrappers
-from batteries.signals import checksum_mismatch
-from batteries.wrappers import _json_depth, parse_digest_field
-
-BOUNDARY = "batteriesboundary"
-MULTIPART = (
-    f"--{BOUNDARY}\r\n"
-    'Content-Disposition: form-data; name="a"\r\n\r\n'
-    "1\r\n"
-    f"--{BOUNDARY}\r\n"
-    'Content-Disposition: form-data; name="f"; filename="x.txt"\r\n'
-    "Content-Type: text/plain\r\n\r\n"
-    "hello file\r\n"
-    f"--{BOUNDARY}--\r\n"
-).encode()
-
-BODIES = {
-    "urlencoded": (b"a=1&b=%C3%A9", "application/x-www-form-urlencoded"),
-    "multipart": (MULTIPART, f"multipart/form-data; boundary={BOUNDARY}"),
-    "json": (b'{"a": [1, 2, {"b": "c"}]}', "application/json"),
-    "raw": (bytes(range(256)) * 300, "application/octet-stream"),
-}
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def b64(algorithm: str, data: bytes) -> str:
-    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
-
-
-def content_digest(data: bytes, algorithm: str = "sha256") -> str:
-    key = {"sha256": "sha-256", "sha512": "sha-512"}[algorithm]
-    return f"{key}=:{b64(algorithm, data)}:"
-
-
-READERS = {
-    "get_data": lambda: request.get_data(),
-    "data": lambda: request.data,
-    "form": lambda: request.form.to_dict(),
-    "files": lambda: {k: v.read() for k, v in request.files.items()},
-    "json": lambda: request.get_json(silent=True),
-    "stream": lambda: request.stream.read(),
-    "stream_chunks": lambda: b"".join(iter(lambda: request.stream.read(7), b"")),
-    "input_stream": lambda: request.input_stream.read(),
-    "values": lambda: request.values.to_dict(),
-}
-
-
-@pytest.fixture
-def echo(app):
-    """POST /echo?read=<reader>: reads the body one way, then returns its digest."""
-
-    @app.post("/echo")
-    def echo():
-        READERS[request.args.get("read", "get_data")]()
-        return {"sha256": request.content_digest()}
-
-    return app
-
-
-@pytest.mark.parametrize("kind", sorted(BODIES))
-@pytest.mark.parametrize("reader", sorted(READERS))
-def test_digest_whatever_reads_the_body(echo, kind, reader):
-    body, content_type = BODIES[kind]
-    response = echo.test_client().post(
-        f"/echo?read={reader}", data=body, content_type=content_type
-    )
-    assert response.status_code == 200, response.data
-    assert response.json["sha256"] == sha256(body)
-
-
-@pytest.mark.parametrize("kind", sorted(BODIES))
-def test_content_digest_keeps_form_and_data_usable(app, kind):
-    body, content_type = BODIES[kind]
-
-    @app.post("/")
-    def view():
-        digest = request.content_digest()
-        return {
-            "digest": digest,
-            "form": request.form.to_dict(),
-            "files": sorted(request.files),
-            "json": request.get_json(silent=True),
-            "data": len(request.get_data()),
-        }
-
-    result = app.test_client().post("/", data=body, content_type=content_type).json
-    assert result["digest"] == sha256(body)
-    if kind == "urlencoded":
-        assert result["form"] == {"a": "1", "b": "é"}
-    if kind == "multipart":
-        assert result["form"] == {"a": "1"} and result["files"] == ["f"]
-    if kind == "json":
-        assert result["json"] == {"a": [1, 2, {"b": "c"}]}
-    if kind in ("json", "raw"):
-        assert result["data"] == len(body)
-
-
-def test_form_parsed_in_a_hook_before_the_view(app):
-    @app.before_request
-    def touch_form():
-        request.form  # noqa: B018
-
-    @app.post("/")
-    def view():
-        return {"digest": request.content_digest(), "a": request.form["a"]}
-
-    result = app.test_client().post("/", data={"a": "x" * 1000}).json
-    assert result == {"digest": sha256(b"a=" + b"x" * 1000), "a": "x" * 1000}
-
-
-def test_content_digest_after_partial_stream_read(app):
-    body = b"0123456789" * 10_000
-
-    @app.post("/")
-    def view():
-        first = request.stream.read(10)
-        return {"first": first.decode(), "digest": request.content_digest()}
-
-    result = app.test_client().post("/", data=body).json
-    assert result == {"first": "0123456789", "digest": sha256(body)}
-
-
-def test_other_algorithms(app):
-    body = b"some body"
-
-    @app.post("/before")
-    def before():
-        name = request.args["a"]
-        return {name: request.content_digest(name), "sha256": request.content_digest("sha-256")}
-
-    @app.post("/after")
-    def after():
-        request.get_data()
-        try:
-            request.content_digest("sha1")
-        except ValueError as e:
-            return {"error": str(e)}
-        return {"error": None}
-
-    client = app.test_client()
-    for name in ("sha1", "MD5", "sha512"):
-        assert client.post(f"/before?a={name}", data=body).json == {
-            name: hashlib.new(name.lower(), body).hexdigest(),
-            "sha256": sha256(body),
-        }
-    error = client.post("/after", data=body).json["error"]
-    assert "sha1" in error and "already read" in error
-    with app.test_request_context(data=b""), pytest.raises(ValueError, match="nope"):
-        request.content_digest("nope")
-
-
-def test_empty_and_bodyless_requests(app):
-    @app.route("/", methods=["GET", "POST"])
-    def view():
-        return request.content_digest()
-
-    client = app.test_client()
-    assert client.get("/").text == sha256(b"")
-    assert client.post("/").text == sha256(b"")
-
-
-# -- verification -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def verified(app):
-    ran = []
-
-    @app.post("/v")
-    def view():
-        value = READERS[request.args.get("read", "get_data")]()
-        ran.append(value)
-        return {"ok": True}
-
-    app.ran = ran  # type: ignore[attr-defined]
-    return app
-
-
-@pytest.mark.parametrize("kind", sorted(BODIES))
-@pytest.mark.parametrize("header", ["Content-Digest", "Repr-Digest", "Content-MD5"])
-def test_good_digest_passes_bad_digest_is_400(verified, kind, header):
-    body, content_type = BODIES[kind]
-    reader = {"urlencoded": "form", "multipart": "files", "json": "json", "raw": "stream"}[kind]
-
-    def value(data: bytes) -> str:
-        return b64("md5", data) if header == "Content-MD5" else content_digest(data)
-
-    client = verified.test_client()
-    ok = client.post(
-        f"/v?read={reader}", data=body, content_type=content_type, headers={header: value(body)}
-    )
-    assert ok.status_code == 200
-
-    bad = client.post(
-        f"/v?read={reader}",
-        data=body,
-        content_type=content_type,
-        headers={header: value(body + b"x")},
-    )
-    assert bad.status_code == 400
-    assert header in bad.text
-    assert len(verified.ran) == 1  # the view never got the bad body's content
-
-
-def test_mismatch_sends_signal_and_json_error(verified):
-    seen = []
-
-    def receiver(sender, **extra):
-        seen.append((sender, extra))
-
-    with checksum_mismatch.connected_to(receiver):
-        response = verified.test_client().post(
-            "/v",
-            data=b'{"x": 1}',
-            content_type="application/json",
-            headers={"Content-Digest": content_digest(b"other"), "Accept": "application/json"},
-        )
-    assert response.status_code == 400
-    assert response.json["status"] == 400
-    assert "Content-Digest" in response.json["message"]
-    assert seen == [(verified, {"header": "Content-Digest", "algorithm": "sha256"})]
-
-
-def test_every_known_entry_must_match_unknown_ignored(verified):
-    body = b"payload"
-    client = verified.test_client()
-    good = f"{content_digest(body)}, {content_digest(body, 'sha512')}"
-    assert client.post("/v", data=body, headers={"Content-Digest": good}).status_code == 200
-    half = f"{content_digest(body)}, {content_digest(b'nope', 'sha512')}"
-    response = client.post("/v", data=body, headers={"Content-Digest": half})
-    assert response.status_code == 400 and "sha512" in response.text
-    unknown = f"md5=:{b64('md5', b'other')}:, unixsum=:AAAA:, {content_digest(body)}"
-    assert client.post("/v", data=body, headers={"Content-Digest": unknown}).status_code == 200
-    only_unknown = "crc32c=:AAAAAA==:;param=1"
-    assert client.post("/v", data=body, headers={"Content-Digest": only_unknown}).status_code == 200
-
-
-def test_repr_digest_not_checked_for_encoded_bodies(verified):
-    body = b"\x1f\x8b gzip bytes"
-    response = verified.test_client().post(
-        "/v",
-        data=body,
-        headers={"Repr-Digest": content_digest(b"decoded"), "Content-Encoding": "gzip"},
-    )
-    assert response.status_code == 200
-
-
-@pytest.mark.parametrize(
-    "header, value",
-    [
-        ("Content-Digest", "sha-256=abc"),
-        ("Content-Digest", "sha-256=:not base64!:"),
-        ("Content-Digest", "sha-256=:AAAA:"),  # wrong length
-        ("Content-Digest", "sha-256"),
-        ("Content-Digest", "SHA-256=:AAAA:"),
-        ("Content-Digest", ""),
-        ("Content-Digest", "=:AAAA:"),
-        ("Repr-Digest", "sha-512=:" + "A" * 10 + ":"),
-        ("Content-MD5", "not base64"),
-        ("Content-MD5", base64.b64encode(b"short").decode()),
-    ],
-)
-def test_malformed_digest_header_is_400(verified, header, value):
-    for reader in ("get_data", "form", "stream"):
-        response = verified.test_client().post(
-            f"/v?read={reader}", data={"a": "1"}, headers={header: value}
-        )
-        assert response.status_code == 400, (reader, response.data)
-        assert header in response.text
-    assert verified.ran == []
-
-
-def test_empty_body_is_verified_once(app):
-    seen = []
-
-    @app.route("/", methods=["GET", "POST"])
-    def view():
-        for _ in range(2):
-            try:
-                request.get_data()
-            except Exception:
-                pass
-        return request.content_digest()
-
-    client = app.test_client()
-    good = {"Content-Digest": content_digest(b"")}
-    assert client.post("/", headers=good).text == sha256(b"")
-    with checksum_mismatch.connected_to(lambda sender, **extra: seen.append(extra)):
-        response = client.get("/", headers={"Content-Digest": content_digest(b"x")})
-    assert response.status_code == 400
-    assert seen == [{"header": "Content-Digest", "algorithm": "sha256"}]
-
-
-def test_parse_digest_field():
-    digest = hashlib.sha256(b"").digest()
-    encoded = base64.b64encode(digest).decode()
-    assert parse_digest_field(f"sha-256=:{encoded}:;x=1", "Content-Digest") == {"sha256": digest}
-    assert parse_digest_field("adler=:AAAA:", "Content-Digest") == {}
-
-
-def test_unknown_length_with_digest_header_is_411(app):
-    @app.post("/")
-    def view():
-        return {"data": request.get_data().decode()}
-
-    def post(headers):
-        builder = EnvironBuilder(
-            path="/", method="POST", input_stream=io.BytesIO(b"chunked body"), headers=headers
-        )
-        environ = builder.get_environ()
-        environ.pop("CONTENT_LENGTH", None)
-        environ["HTTP_TRANSFER_ENCODING"] = "chunked"
-        return app.test_client().open(environ)
-
-    response = post({"Content-Digest": content_digest(b"chunked body")})
-    assert response.status_code == 411
-    assert "Content-Length" in response.text
-    # Without a digest header Werkzeug's safe default applies: no body, no error.
-    assert post({}).json == {"data": ""}
-
-
-def test_terminated_stream_is_verified_at_its_end(app):
-    body = b"streamed without a length " * 1000
-
-    @app.post("/")
-    def view():
-        return {"n": len(request.get_data()), "digest": request.content_digest()}
-
-    def post(header):
-        builder = EnvironBuilder(
-            path="/",
-            method="POST",
-            input_stream=io.BytesIO(body),
-            headers={"Content-Digest": header},
-        )
-        environ = builder.get_environ()
-        environ.pop("CONTENT_LENGTH", None)
-        environ["wsgi.input_terminated"] = True
-        return app.test_client().open(environ)
-
-    assert post(content_digest(body)).json == {"n": len(body), "digest": sha256(body)}
-    assert post(content_digest(b"other")).status_code == 400
-
-
-def test_failure_is_sticky(app):
-    with app.test_request_context(
-        "/", method="POST", data=b"abc", headers={"Content-Digest": content_digest(b"abd")}
-    ):
-        for _ in range(2):
-            with pytest.raises(Exception, match="does not match"):
-                request.get_data()
-        with pytest.raises(Exception, match="does not match"):
-            request.content_digest()
-
-
-def test_client_disconnect_is_400(app):
-    @app.post("/")
-    def view():
-        return {"value": repr(READERS[request.args["read"]]())}
-
-    for reader in ("form", "get_data"):
-        environ = EnvironBuilder(
-            path=f"/?read={reader}",
-            method="POST",
-            data=b"a=1&b=2",
-            content_type="application/x-www-form-urlencoded",
-        ).get_environ()
-        environ["CONTENT_LENGTH"] = "1000"  # the client promised more than it sent
-        _, status, _ = run_wsgi_app(app, environ, buffered=True)
-        assert status.startswith("400")
-
+from batteries.wrappers import _json_depth
 
 # -- JSON depth and sizes -----------------------------------------------------------------
 
@@ -483,482 +105,192 @@ def test_form_limits_get_their_own_message(app):
     assert "MAX_FORM_MEMORY_SIZE" in response.text
 
 
-# -- properties ---------------------------------------------------------------------------
-
-_PROP_APP: list[Batteries] = []
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    body=st.binary(max_size=3000),
-    steps=st.lists(st.integers(min_value=1, max_value=700), max_size=6),
-    reader=st.sampled_from(["stream", "input_stream", "readline", "readinto"]),
-)
-def test_any_read_pattern_hashes_the_whole_body(body, steps, reader):
-    if not _PROP_APP:
-        _PROP_APP.append(Batteries("prop"))
-    app = _PROP_APP[0]
-    with app.test_request_context("/", method="POST", data=body):
-        stream = request.input_stream if reader == "input_stream" else request.stream
-        got = b""
-        for step in steps:
-            if reader == "readline":
-                got += stream.readline(step)
-            elif reader == "readinto":
-                buffer = bytearray(step)
-                got += bytes(buffer[: stream.readinto(buffer)])
-            else:
-                got += stream.read(step)
-        assert body.startswith(got)
-        assert request.content_digest() == sha256(body)
-        good = {"HTTP_CONTENT_DIGEST": content_digest(body)}
-    with app.test_request_context("/", method="POST", data=body, environ_overrides=good):
-        for step in steps:
-            request.stream.read(step)
-        assert request.get_data(cache=False) == body[min(sum(steps), len(body)) :]
-        assert request.content_digest() == sha256(body)
+# -- JSON depth: encodings, linear scan --------------------------------------------------
 
 
-def test_chunked_upload_through_a_real_server(app):
-    """Werkzeug's server terminates chunked bodies: they are hashed and verified at their end."""
-    import http.client
-    import threading
-
-    from werkzeug.serving import make_server
-
-    @app.post("/chunked")
-    def chunked():
-        return {"n": len(request.get_data()), "digest": request.content_digest()}
-
-    body = bytes(range(256)) * 4000
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def send(header: str) -> tuple[int, bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
-        try:
-            pieces = (body[i : i + 10_000] for i in range(0, len(body), 10_000))
-            connection.request(
-                "POST",
-                "/chunked",
-                body=pieces,
-                headers={"Content-Digest": header, "Content-Type": "application/octet-stream"},
-                encode_chunked=True,
-            )
-            response = connection.getresponse()
-            return response.status, response.read()
-        finally:
-            connection.close()
-
-    try:
-        status, data = send(content_digest(body))
-        assert status == 200
-        assert json.loads(data) == {"n": len(body), "digest": sha256(body)}
-        status, data = send(content_digest(body[:-1]))
-        assert status == 400 and b"Content-Digest" in data
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-# -- the hashing thread (bodies of THREAD_MIN_BODY bytes and more) --------------------------
-
-BIG = bytes(range(256)) * (12 * 1024 + 7)  # ~3 MiB, not a multiple of any read size
-
-
-def hash_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "batteries-body-hash"]
-
-
-def no_hash_thread_left() -> bool:
-    """True once every hashing thread has ended (waits up to 10 s for a server's thread)."""
-    for _ in range(200):
-        if not hash_threads():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@pytest.fixture(autouse=True)
-def _spare_core(monkeypatch):
-    """The hashing thread is used whatever the machine's load (other tests load it)."""
-    monkeypatch.setattr(bodydigest, "spare_core", lambda: True)
-
-
-def test_spare_core_follows_the_load(monkeypatch):
-    monkeypatch.undo()
-    monkeypatch.setattr(bodydigest.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
-    assert bodydigest.spare_core()
-    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
-    assert not bodydigest.spare_core()
-    monkeypatch.setattr(bodydigest.os, "sched_getaffinity", lambda pid: {0}, raising=False)
-    monkeypatch.setattr(bodydigest.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert not bodydigest.spare_core()  # one core: nothing to overlap with
-
-
-def test_busy_machine_hashes_in_the_request_thread(app, started, monkeypatch):
-    monkeypatch.setattr(bodydigest, "spare_core", lambda: False)
-
-    @app.post("/")
-    def view():
-        return {"n": len(request.files["f"].read()), "digest": request.content_digest()}
-
-    body = big_multipart(BIG)
-    response = app.test_client().post(
-        "/", data=body, content_type=BODIES["multipart"][1],
-        headers={"Content-Digest": content_digest(body)},
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                                      "utf-32-be", "utf-8-sig"])
+def test_json_depth_follows_the_encoding_json_loads_detects(json_app, encoding):
+    """A UTF-16/32 body of 10,000 ``[`` is a 400 (it was a RecursionError, a 500)."""
+    client = json_app.test_client()
+    deep = ("[" * 10_000).encode(encoding)
+    response = client.post(
+        "/j", data=deep, content_type="application/json", headers={"Accept": "application/json"}
     )
-    assert response.json == {"n": len(BIG), "digest": sha256(body)}
-    assert started == []
+    assert response.status_code == 400
+    assert "JSON_MAX_DEPTH" in response.json["message"]
+    # U+2200 has a 0x22 byte (a quote, read byte by byte) in UTF-16 and UTF-32: the brackets
+    # after it must not be taken for the inside of a string
+    hidden = ('["\u2200", ' + "[" * 10_000 + '"x"').encode(encoding)
+    response = client.post("/j", data=hidden, content_type="application/json")
+    assert response.status_code == 400
+    fine = json.dumps({"a": [[1, 2], {"b": ["[" * 700]}]}).encode(encoding)
+    assert client.post("/j", data=fine, content_type="application/json").json == {"value": True}
+    at_limit = ("[" * 512 + "]" * 512).encode(encoding)
+    assert client.post("/j", data=at_limit, content_type="application/json").status_code == 200
+    over = ("[" * 513 + "]" * 513).encode(encoding)
+    assert client.post("/j", data=over, content_type="application/json").status_code == 400
+
+
+def test_json_depth_of_undecodable_bytes_is_left_to_the_decoder(json_app):
+    client = json_app.test_client()
+    bad = b"\xff\xfe" + b"[\x00" * 600 + b"\x00\xd8"  # UTF-16 with a cut surrogate at the end
+    assert client.post("/j", data=bad, content_type="application/json").status_code == 400
+
+
+def test_wide_document_at_the_limit(json_app):
+    """Many brackets at exactly JSON_MAX_DEPTH (the case where the quick passes cannot decide
+    and the whole skeleton is scanned): accepted; one level more: refused."""
+    client = json_app.test_client()
+    for depth, status in ((512, 200), (513, 400)):
+        body = "[" * (depth - 1) + ",".join(["[1]"] * 5000) + "]" * (depth - 1)
+        response = client.post("/j", data=body, content_type="application/json")
+        assert response.status_code == status, depth
+
+
+def test_json_depth_with_escapes_and_strings():
+    from batteries.wrappers import json_too_deep
+
+    assert json_too_deep('["\\\\"' + ', "]"' * 10 + "]", 1) is None
+    assert json_too_deep('["\\"[[[["]', 1) is None
+    assert json_too_deep('[["\\\\", "x"]]', 1) == 2
+    assert json_too_deep("[" * 3, 2) == 3  # unbalanced: the depth reached still counts
+    assert json_too_deep('"' + "[" * 100, 2) is None  # inside an unterminated string
+    assert json_too_deep(b'{"a": {"b": {"c": 1}}}', 2) == 3
+
+
+def _reference_depth(text: str) -> tuple[int, bool]:
+    """The deepest nesting a character-by-character reading reaches before anything a JSON
+    parser would stop at (a backslash outside a string), and whether it read to the end."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == "\\":
+            return deepest, False  # json.loads stops here: what follows is never parsed
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest, True
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(
+            ["[", "]", "{", "}", '"', "\\", "\\\\", '\\"', ",", "1", "[]", "[[]]", "x"]
+        ),
+        max_size=3000,
+    ),
+    limit=st.integers(min_value=0, max_value=40),
+    passes_from=st.sampled_from([0, 1024]),
+)
+def test_json_depth_matches_a_character_by_character_reading(pieces, limit, passes_from):
+    """The C-speed passes give the answer of a plain reading, character by character."""
+    from batteries.wrappers import _depth_above, _skeleton
+
+    text = "".join(pieces)
+    expected, whole = _reference_depth(text)
+    depth = _json_depth(text.encode())
+    found = _depth_above(_skeleton(text.encode()), limit, passes_from=passes_from)
+    if whole:
+        assert depth == expected
+        assert (found is not None) == (expected > limit)
+    else:  # invalid JSON: never less than what a parser would reach before it stops
+        assert depth >= expected
+        assert found is not None or expected <= limit
+
+
+# -- wants_json and its Vary --------------------------------------------------------------
 
 
 @pytest.fixture
-def started(monkeypatch):
-    """The hashing threads started during the test (a list of their BodyDigest hashers)."""
-    seen: list[list[str]] = []
+def negotiating(app):
+    @app.get("/reads")
+    def reads():
+        return {"wants_json": request.wants_json}
 
-    class Counted(bodydigest._HashThread):
-        def __init__(self, hashers):
-            seen.append(sorted(hashers))
-            super().__init__(hashers)
+    @app.get("/ignores")
+    def ignores():
+        return "no negotiation here"
 
-    monkeypatch.setattr(bodydigest, "_HashThread", Counted)
-    return seen
+    @app.get("/fails")
+    def fails():
+        raise KeyError("boom")
 
-
-def big_multipart(payload: bytes) -> bytes:
-    return (
-        f"--{BOUNDARY}\r\n"
-        'Content-Disposition: form-data; name="a"\r\n\r\n'
-        "1\r\n"
-        f"--{BOUNDARY}\r\n"
-        'Content-Disposition: form-data; name="f"; filename="big.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + payload + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return app
 
 
-@pytest.mark.parametrize("reader", sorted(READERS))
-def test_threaded_digest_whatever_reads_a_big_body(echo, started, reader):
-    for kind in ("multipart", "raw"):
-        body = big_multipart(BIG) if kind == "multipart" else BIG
-        ctype = BODIES[kind][1]
-        if reader == "stream_chunks":
-            reader = "stream"  # 7-byte reads of 3 MiB: slow, and covered by the property below
-        response = echo.test_client().post(f"/echo?read={reader}", data=body, content_type=ctype)
-        assert response.status_code == 200, response.data
-        assert response.json["sha256"] == sha256(body)
-    if reader in ("form", "files", "values", "stream_chunks"):
-        assert started  # parsed in small reads: the thread did the hashing
-    elif reader in ("get_data", "input_stream"):
-        assert started == []  # read in 1 MiB steps, nothing to overlap: hashed in the request
-    assert no_hash_thread_left()
+VARY = {"accept", "x-requested-with", "sec-fetch-mode", "hx-request"}
 
 
-def test_threaded_upload_verified_and_intact(app, started):
-    body = big_multipart(BIG)
-
-    @app.post("/up")
-    def up():
-        return {
-            "a": request.form["a"],
-            "file": sha256(request.files["f"].read()),
-            "digest": request.content_digest(),
-        }
-
-    headers = {"Content-Digest": content_digest(body)}
-    client = app.test_client()
-    result = client.post("/up", data=body, content_type=BODIES["multipart"][1], headers=headers)
-    assert result.status_code == 200, result.data
-    assert result.json == {"a": "1", "file": sha256(BIG), "digest": sha256(body)}
-    assert started == [["sha256"]]
-    assert no_hash_thread_left()
+def test_reading_wants_json_marks_vary(negotiating):
+    client = negotiating.test_client()
+    response = client.get("/reads", headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.json == {"wants_json": True}
+    assert {v.lower() for v in response.vary} >= VARY
+    assert client.get("/ignores").vary == set()  # not read: no Vary (Flask's response)
 
 
-def test_threaded_mismatch_is_400_and_nothing_is_used(app, started):
-    body = big_multipart(BIG)
-    ran, mismatches = [], []
-
-    @app.post("/up")
-    def up():
-        ran.append(request.files["f"])
-        return "stored"
-
-    def receiver(sender, **extra):
-        mismatches.append(extra)
-
-    wrong = {"Content-Digest": content_digest(body[:-1])}
-    with checksum_mismatch.connected_to(receiver, app):
-        response = app.test_client().post(
-            "/up", data=body, content_type=BODIES["multipart"][1], headers=wrong
-        )
-    assert response.status_code == 400 and b"Content-Digest" in response.data
-    assert ran == [] and mismatches == [{"header": "Content-Digest", "algorithm": "sha256"}]
-    assert started and no_hash_thread_left()
+def test_error_responses_that_negotiated_vary_too(negotiating):
+    negotiating.testing = False
+    client = negotiating.test_client()
+    for path, status in (("/nowhere", 404), ("/fails", 500)):
+        response = client.get(path, headers={"Accept": "application/json"})
+        assert response.status_code == status and response.is_json
+        assert {v.lower() for v in response.vary} >= VARY, path
+        response = client.get(path)
+        assert not response.is_json
+        assert {v.lower() for v in response.vary} >= VARY, path
 
 
-def test_threaded_extra_algorithms(app, started):
-    @app.post("/v")
-    def view():
-        while request.stream.read(65536):  # small reads: hashed in the thread
-            pass
-        return {"digest": request.content_digest(request.args["alg"])}
+def test_vary_keeps_what_the_view_said(negotiating):
+    @negotiating.get("/own")
+    def own():
+        request.wants_json  # noqa: B018
+        return "x", 200, {"Vary": "Cookie"}
 
-    client = app.test_client()
-    both = f"{content_digest(BIG)}, {content_digest(BIG, 'sha512')}"
-    result = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": both})
-    assert result.json == {"digest": hashlib.sha512(BIG).hexdigest()}
-    assert started[-1] == ["sha256", "sha512"]
-    result = client.post("/v?alg=md5", data=BIG, headers={"Content-MD5": b64("md5", BIG)})
-    assert result.json == {"digest": hashlib.md5(BIG).hexdigest()}
-    assert started[-1] == ["md5", "sha256"]
-    bad_md5 = {"Content-MD5": b64("md5", BIG[:-1])}
-    response = client.post("/v?alg=md5", data=BIG, headers=bad_md5)
-    assert response.status_code == 400 and b"Content-MD5" in response.data
-    # a wrong sha-512 next to a right sha-256 is still a 400
-    bad = f"{content_digest(BIG)}, {content_digest(BIG[1:], 'sha512')}"
-    response = client.post("/v?alg=sha512", data=BIG, headers={"Content-Digest": bad})
-    assert response.status_code == 400 and b"sha512" in response.data
-    assert no_hash_thread_left()
+    response = negotiating.test_client().get("/own")
+    assert {v.lower() for v in response.vary} == VARY | {"cookie"}
 
 
-@pytest.mark.parametrize("how", ["disconnect", "partial-read", "view-error", "form-too-large"])
-def test_no_hash_thread_outlives_its_request(app, started, how):
-    app.config["MAX_FORM_MEMORY_SIZE"] = 1000 if how == "form-too-large" else 500_000
+def test_wants_json_outside_a_request_marks_nothing(app):
+    from werkzeug.test import EnvironBuilder
 
-    @app.post("/")
-    def view():
-        if how == "partial-read":
-            return {"first": len(request.stream.read(100_000))}
-        if how == "view-error":
-            request.stream.read(100_000)
-            raise RuntimeError("boom")
-        return {"form": request.form.to_dict()}
-
-    body, ctype = big_multipart(BIG), BODIES["multipart"][1]
-    if how == "form-too-large":
-        body = (
-            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n".encode()
-            + b"x" * len(BIG)
-            + f"\r\n--{BOUNDARY}--\r\n".encode()
-        )
-        ctype = BODIES["multipart"][1]
-    environ = EnvironBuilder(path="/", method="POST", data=body, content_type=ctype).get_environ()
-    if how == "disconnect":
-        environ["CONTENT_LENGTH"] = str(2 * len(body))  # the client went away halfway
-    app.testing = how != "view-error"
-    _, status, _ = run_wsgi_app(app, environ, buffered=True)
-    expected = {"disconnect": "400", "partial-read": "200", "view-error": "500"}
-    assert status.startswith(expected.get(how, "413")), status
-    assert started  # a thread was started...
-    assert hash_threads() == []  # ...and ended with the request, not later
+    req = app.request_class(EnvironBuilder(headers={"Accept": "application/json"}).get_environ())
+    assert req.wants_json is True  # no context: nothing to mark, no error
 
 
-def test_client_disconnect_mid_upload_through_a_real_server(app, started):
-    """A client that sends half of a big upload and hangs up leaves no hashing thread."""
-    import socket
-
-    from werkzeug.serving import make_server
-
-    seen = []
-
-    @app.post("/up")
-    def up():
-        try:
-            request.files  # noqa: B018
-        except Exception as e:
-            seen.append(type(e).__name__)
-            raise
-        return "complete?"
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        body = big_multipart(BIG)
-        head = (
-            f"POST /up HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(body)}\r\n"
-            f"Content-Type: {BODIES['multipart'][1]}\r\n"
-            f"Content-Digest: {content_digest(body)}\r\n\r\n"
-        ).encode()
-        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as sock:
-            sock.sendall(head + body[: len(body) // 2])
-            for _ in range(200):  # until the server is hashing (the thread runs)
-                if started:
-                    break
-                time.sleep(0.02)
-        # the socket is closed here: the rest never comes
-        assert no_hash_thread_left()
-        for _ in range(200):
-            if seen:
-                break
-            time.sleep(0.02)
-        assert seen == ["ClientDisconnected"]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_thread_can_be_turned_off(app, started, monkeypatch):
-    @app.post("/")
-    def view():
-        return {"n": len(request.files["f"].read()), "digest": request.content_digest()}
-
-    body = big_multipart(BIG)
-    monkeypatch.setattr(app.request_class, "body_thread_min_size", None)
-    headers = {"Content-Digest": content_digest(body)}
-    response = app.test_client().post(
-        "/", data=body, content_type=BODIES["multipart"][1], headers=headers
-    )
-    assert response.json == {"n": len(BIG), "digest": sha256(body)}
-    assert started == []
-
-
-def test_chunked_body_goes_to_the_thread_after_the_threshold(app, started, monkeypatch):
-    """A body of unknown length (a terminated stream) is hashed in the thread once it is big."""
-    monkeypatch.setattr(app.request_class, "body_thread_min_size", 100_000)
-
-    @app.post("/")
-    def view():
-        return {"n": len(request.get_data()), "digest": request.content_digest()}
-
-    for header in (content_digest(BIG), content_digest(BIG[:-1])):
-        environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
-        del environ["CONTENT_LENGTH"]
-        environ["wsgi.input_terminated"] = True
-        environ["HTTP_CONTENT_DIGEST"] = header
-        app_iter, status, _ = run_wsgi_app(app, environ, buffered=True)
-        if header == content_digest(BIG):
-            assert status.startswith("200")
-            assert json.loads(b"".join(app_iter)) == {"n": len(BIG), "digest": sha256(BIG)}
-        else:
-            assert status.startswith("400")
-    assert len(started) == 2 and hash_threads() == []
-
-
-def test_thread_given_up_when_hashing_does_not_overlap(app, started, monkeypatch):
-    """With no free core the thread only adds hand-overs: after a few blocks that did not
-    overlap, the rest of the body is hashed in the request's thread; the digest is the same."""
-    monkeypatch.setattr(bodydigest, "_SERIAL_SHARE", -1e9)  # every block counts as serial
-    monkeypatch.setattr(bodydigest, "_MIN_CYCLE", -1.0)
-    monkeypatch.setattr(bodydigest, "_AHEAD", 64 * 1024)
-    alive = []
-
-    @app.post("/")
-    def view():
-        got = b""
-        while piece := request.stream.read(10_000):
-            got += piece
-            alive.append(bool(hash_threads()))
-        return {"same": got == BIG, "digest": request.content_digest()}
-
-    client = app.test_client()
-    response = client.post("/", data=BIG, headers={"Content-Digest": content_digest(BIG)})
-    assert response.json == {"same": True, "digest": sha256(BIG)}
-    assert len(started) == 1 and alive[0] and not alive[-1]  # started, then given up
-    wrong = {"Content-Digest": content_digest(BIG[:-1])}
-    assert client.post("/", data=BIG, headers=wrong).status_code == 400
-    assert no_hash_thread_left()
-
-
-def test_a_request_that_read_its_body_is_freed_without_the_gc(app):
-    """The close() set on the request refers to it; closing removes it, so the request (and
-    its body) goes as soon as Flask is done with it, not at the next garbage collection."""
-    import weakref
-
-    refs = []
-
-    @app.post("/")
-    def view():
-        if "parse" in request.args:
-            n = len(request.files["f"].read())
-        else:
-            n = len(request.get_data())
-        refs.append(weakref.ref(request._get_current_object()))
-        refs.append(weakref.ref(request.__dict__["_batteries_body"]))
-        refs.append(weakref.ref(request.__dict__["_batteries_body"].outer()))
-        return {"n": n}
-
-    gc.collect()
-    gc.disable()
-    try:
-        client = app.test_client()
-        assert client.post("/", data=b"x" * 5000).json == {"n": 5000}
-        body, ctype = big_multipart(BIG), BODIES["multipart"][1]
-        assert client.post("/?parse", data=body, content_type=ctype).json == {"n": len(BIG)}
-        assert [ref() for ref in refs] == [None] * 6
-    finally:
-        gc.enable()
-
-
-def test_request_dropped_without_close_ends_its_thread(app, started):
-    environ = EnvironBuilder(path="/", method="POST", data=BIG).get_environ()
-    req = app.request_class(environ)
-    assert len(req.stream.read(1000)) == 1000
-    assert len(hash_threads()) == 1
-    del req, environ  # (the environ refers to its request)
-    gc.collect()
-    assert no_hash_thread_left()
-
-
-@contextlib.contextmanager
-def threaded_everything(ahead: int, give_up: bool):
-    """Every body hashed in the thread, with a small read-ahead block (and, with ``give_up``,
-    the thread given up after three blocks, as when hashing does not overlap)."""
-    names = ("_AHEAD", "_SERIAL_SHARE", "_MIN_CYCLE")
-    saved = {name: getattr(bodydigest, name) for name in names}
-    bodydigest._AHEAD = ahead
-    if give_up:
-        bodydigest._SERIAL_SHARE, bodydigest._MIN_CYCLE = -1e9, -1.0
-    wrappers.Request.body_thread_min_size = 1
-    try:
-        yield
-    finally:
-        wrappers.Request.body_thread_min_size = wrappers.THREAD_MIN_BODY
-        for name, value in saved.items():
-            setattr(bodydigest, name, value)
-
-
-@settings(max_examples=80, deadline=None)
-@given(
-    body=st.binary(max_size=40_000),
-    steps=st.lists(
-        st.tuples(
-            st.sampled_from(["read", "readinto", "readline", "readall"]),
-            st.integers(min_value=0, max_value=20_000),
-        ),
-        max_size=8,
-    ),
-    ahead=st.integers(min_value=1, max_value=9000),
-    verify=st.booleans(),
-    raw=st.booleans(),
-    give_up=st.booleans(),
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"HX-Request": "true"}, False),
+        ({"HX-Request": "true", "X-Requested-With": "XMLHttpRequest"}, False),
+        ({"HX-Request": "true", "Sec-Fetch-Mode": "cors"}, False),
+        ({"HX-Request": "true", "Content-Type": "application/json"}, False),
+        ({"HX-Request": "true", "Accept": "application/json"}, True),
+        ({"HX-Request": "true", "Accept": "application/json, text/html;q=0.5"}, True),
+        ({"HX-Request": "true", "Accept": "text/html, application/json;q=0.9"}, False),
+        ({"HX-Request": "false", "X-Requested-With": "XMLHttpRequest"}, True),
+    ],
 )
-def test_threaded_read_patterns_give_the_body_and_its_digest(
-    body, steps, ahead, verify, raw, give_up
-):
-    """Whatever mix of reads, through the thread and the read-ahead block: the bytes read are the
-    body's, in order, and the digest (and its verification) is the one of the whole body."""
-    if not _PROP_APP:
-        _PROP_APP.append(Batteries("prop"))
-    app = _PROP_APP[0]
-    headers = {"HTTP_CONTENT_DIGEST": content_digest(body)} if verify else {}
-    with threaded_everything(ahead, give_up), app.test_request_context(
-        "/", method="POST", data=body, environ_overrides=headers
-    ):
-        got = b""
-        stream = request.input_stream if raw else request.stream
-        for how, n in steps:
-            if how == "readline":
-                got += stream.readline(n)
-            elif how == "readinto":
-                buffer = bytearray(n)
-                got += bytes(buffer[: stream.readinto(buffer)])
-            elif how == "readall":
-                got += stream.read()
-            else:
-                got += stream.read(n)
-        assert body.startswith(got)
-        assert request.content_digest() == sha256(body)
-    assert hash_threads() == []
+def test_htmx_requests_are_html_clients_unless_accept_ranks_json_first(app, headers, expected):
+    @app.route("/w", methods=["GET", "POST"])
+    def w():
+        return {"wants_json": request.wants_json}
+
+    data = b"{}" if "Content-Type" in headers else None
+    response = app.test_client().post("/w", data=data, headers=headers)
+    assert response.json == {"wants_json": expected}

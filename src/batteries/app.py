@@ -156,9 +156,14 @@ class Batteries(BatteriesScaffold, Flask):
 
     # -- requests -------------------------------------------------------------------------
 
-    def request_context(self, environ: dict[str, t.Any]) -> ctx.RequestContext:
-        """Flask's request context, applying the method override after routing (``ctx.py``)."""
-        return ctx.RequestContext(self, environ)
+    def request_context(self, environ: dict[str, t.Any]) -> t.Any:
+        """Flask's own request context, with the method override applied when it routes.
+
+        The context is Flask's (``RequestContext`` on Flask 3.1, ``AppContext`` on 3.2); for a
+        POST its public ``url_adapter`` is wrapped so that matching applies the override
+        (:func:`batteries.ctx.override_routing`).
+        """
+        return ctx.override_routing(self, super().request_context(environ))
 
     # -- responses ------------------------------------------------------------------------
 

@@ -4,14 +4,18 @@ The machinery behind ``batteries.Request``'s checksums (Flask's "Request Content
 pattern, built in; see :mod:`batteries.wrappers` for the request side and the docs): parsing
 ``Content-Digest``/``Repr-Digest`` (RFC 9530) and ``Content-MD5`` (RFC 1864), and
 :class:`BodyDigest`, the layer between the WSGI input and Werkzeug's guarded stream that hashes
-every byte read, in the request's thread or, for big bodies parsed in small reads, in a helper
-thread that overlaps the parsing::
+every byte read, in the request's own thread, as it is read::
 
     body = BodyDigest(environ)          # environ["wsgi.input"] is read through it
     data = body.read()                  # hashed; digests checked at the end of the body
     body.hexdigest("sha256")
 
-Config: none (``Request.body_thread_min_size`` sets when the helper thread is used).
+Memory grows with the bytes received, never with what Content-Length claims: a read takes at
+most what its caller asked for (Werkzeug's readers ask for 64 KiB at a time), and reading the
+whole body gathers it in 64 KiB steps. (An earlier version hashed big bodies in a helper thread;
+``bench/checksum.py`` showed it lost on a busy machine, so it went.)
+
+Config: none.
 """
 
 from __future__ import annotations
@@ -20,15 +24,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
-import threading
-import time
 import typing as t
-import weakref
-from queue import SimpleQueue
 
-from flask import current_app
+from flask import has_app_context
+from flask.globals import app_ctx
 from werkzeug.exceptions import BadRequest, LengthRequired
 from werkzeug.wsgi import get_content_length
 
@@ -43,15 +43,8 @@ _HEADERS = (
     ("HTTP_CONTENT_MD5", "Content-MD5"),
 )
 _SF_KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*\Z")
+#: the size of one read when the whole body is read (memory grows by this much at a time)
 _CHUNK = 64 * 1024
-#: bodies at least this long (or, of unknown length, once this much was read) are hashed in a
-#: helper thread while the request's thread parses them
-THREAD_MIN_BODY = 1024 * 1024
-_SMALL = 16 * 1024  # smaller reads are gathered before they go to the hashing thread
-_AHEAD = 1024 * 1024  # in threaded mode, smaller reads are served from a block read ahead
-_MIN_CYCLE = 0.0005  # seconds: shorter feed cycles say nothing about overlap
-_SERIAL_SHARE = 0.8  # a cycle this much longer than the feeder's CPU time did not overlap
-_SERIAL_LIMIT = 3  # blocks in a row that did not overlap: hash the rest in the request's thread
 
 
 class ChecksumMismatch(BadRequest):
@@ -161,95 +154,6 @@ def hashlib_name(algorithm: str) -> str:
     return name
 
 
-def spare_core() -> bool:
-    """Whether a core is likely free for the hashing thread: the 1-minute load average is below
-    the number of CPUs this process may run on (with every core busy, a second thread cannot
-    run beside the parser and only adds hand-overs)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - no load average
-        return cores > 1
-    return cores > 1 and load < cores
-
-
-def _hash_loop(
-    updates: list[t.Any], chunks: SimpleQueue, taken: SimpleQueue, spent: list[float]
-) -> None:
-    """The hashing thread: take a chunk, say so, ``update()`` with it (hashlib releases the GIL
-    while it hashes, so the feeder parses meanwhile); ``spent[0]``: CPU time of the last one."""
-    clock = time.thread_time
-    try:
-        while (chunk := chunks.get()) is not None:
-            taken.put(True)
-            start = clock()
-            for update in updates:
-                update(chunk)
-            spent[0] = clock() - start
-    except BaseException as e:  # pragma: no cover - hashlib does not fail on bytes
-        taken.put(e)
-        return
-    taken.put(None)
-
-
-class _HashThread:
-    """Hashes the chunks it is fed, in order, in a thread of its own.
-
-    ``feed`` returns once the thread has taken the chunk (it waits while the previous one is
-    still being hashed): at most two chunks are alive, whatever the body's size. Waiting there
-    matters for more than memory: it is the moment the feeder lets go of the GIL, so the thread
-    gets it at once to start on the chunk (a thread that needs the GIL while the feeder parses
-    gets it only at the interpreter's switch interval, every 5 ms).
-
-    ``serial`` counts the blocks in a row whose hashing did not overlap the feeder's work (the
-    wall time between two feeds covered the feeder's CPU time *plus* most of the thread's: no
-    free core, e.g. every core busy with other processes); the caller then stops using the thread.
-    """
-
-    def __init__(self, hashers: dict[str, t.Any]) -> None:
-        self.chunks: SimpleQueue = SimpleQueue()
-        self.taken: SimpleQueue = SimpleQueue()
-        self.spent = [0.0]
-        self.serial = 0
-        self._mark: tuple[float, float] | None = None
-        updates = [hasher.update for hasher in hashers.values()]
-        self.thread = threading.Thread(
-            target=_hash_loop,
-            args=(updates, self.chunks, self.taken, self.spent),
-            name="batteries-body-hash",
-            daemon=True,
-        )
-        self.thread.start()
-
-    def _wait(self) -> t.Any:
-        answer = self.taken.get()
-        if isinstance(answer, BaseException):  # pragma: no cover - see _hash_loop
-            self.thread.join()
-            raise RuntimeError("The body hashing thread failed.") from answer
-        return answer
-
-    def feed(self, chunk: bytes) -> None:
-        self.chunks.put(chunk)
-        self._wait()
-        now, mine = time.perf_counter(), time.thread_time()
-        if self._mark is not None:
-            wall, cpu = now - self._mark[0], mine - self._mark[1]
-            if wall > _MIN_CYCLE and wall >= cpu + _SERIAL_SHARE * self.spent[0]:
-                self.serial += 1
-            else:
-                self.serial = 0
-        self._mark = (now, mine)
-
-    def join(self) -> None:
-        """Wait until every chunk fed is hashed, and end the thread."""
-        self.chunks.put(None)
-        self._wait()
-        self.thread.join()
-
-
 class BodyDigest:
     """The request's raw input, hashed (and verified) as it is read.
 
@@ -257,35 +161,16 @@ class BodyDigest:
     through it once. The end of the body is reached when Content-Length bytes were read, or, for
     a stream the server terminates, when a read returns nothing. There the digests are checked;
     a mismatch is raised (and kept: every later read raises it again).
-
-    A body of ``thread_min`` bytes or more (``Request.body_thread_min_size``) is hashed in a
-    helper thread (:class:`_HashThread`) while the caller parses it: the input is then read in
-    ``_AHEAD`` blocks, each handed whole to the thread and served to the caller in the pieces it
-    asks for. The thread is joined before the digests are compared (and by :meth:`release`,
-    which the request's ``close()`` calls, whatever happened).
     """
 
-    def __init__(
-        self, environ: t.MutableMapping[str, t.Any], thread_min: int | None = THREAD_MIN_BODY
-    ) -> None:
+    def __init__(self, environ: t.MutableMapping[str, t.Any]) -> None:
         self.raw = environ["wsgi.input"]
         self.hashers: dict[str, t.Any] = {"sha256": hashlib.sha256()}
         self.total = 0
         self.finished = False
         self.error: Exception | None = None
-        self.outer: weakref.ref[t.IO[bytes]] | None = None  # the guarded stream reading this
         self._has_readinto = hasattr(self.raw, "readinto")
         self.length = get_content_length(environ)  # type: ignore[arg-type]
-        self.worker: _HashThread | None = None
-        self._small = bytearray()
-        self._ahead = b""  # read (and hashed) ahead of the reader, from _ahead_pos on
-        self._ahead_pos = 0
-        if thread_min is None:
-            self._thread_after = 1 << 62  # never
-        elif self.length is not None and self.length >= thread_min:
-            self._thread_after = 0
-        else:
-            self._thread_after = max(thread_min - 1, 0)
         self.terminated = "wsgi.input_terminated" in environ
         try:
             self.expected = expected_digests(environ)
@@ -326,75 +211,30 @@ class BodyDigest:
         self.hashers[name] = hashlib.new(name)
 
     def hexdigest(self, name: str) -> str:
-        self.release()
         return self.hashers[name].hexdigest()  # type: ignore[no-any-return]
-
-    def release(self) -> None:
-        """Hash what the helper thread still holds and end it (a later read starts another)."""
-        worker = self.worker
-        if worker is None:
-            return
-        if self._small:
-            worker.feed(bytes(self._small))
-            self._small.clear()
-        self.worker = None
-        worker.join()
-
-    def _start_thread(self) -> _HashThread:
-        worker = self.worker = _HashThread(self.hashers)
-        # a request object dropped without close(): the thread still ends
-        weakref.finalize(self, worker.chunks.put, None)
-        return worker
 
     def _finish(self) -> None:
         self.finished = True
-        self.release()
         for header, algorithm, digest in self.expected:
             if not hmac.compare_digest(self.hashers[algorithm].digest(), digest):
                 self.error = ChecksumMismatch(header, algorithm)
-                if current_app:
-                    app = current_app._get_current_object()  # type: ignore[attr-defined]
+                if has_app_context():
+                    app = app_ctx.app  # the app itself, not the proxy: the signal's sender
                     app.logger.warning("Request body does not match its %s (%s).", header, algorithm)
                     signals.checksum_mismatch.send(app, header=header, algorithm=algorithm)
                 raise self.error
 
-    def _took(self, data: t.Any, asked: int, ahead: bool = False) -> None:
-        """Count and hash ``data``. Blocks read ahead start the hashing thread; other reads
-        (``get_data()`` reads 1 MiB at a time, with nothing to parse meanwhile) are hashed
-        here, unless the thread already runs (the order of the bytes must be kept)."""
+    def _took(self, data: t.Any, asked: int) -> None:
+        """Count and hash ``data`` (what one read returned for ``asked`` bytes)."""
         n = len(data)
         if n:
             self.total += n
-            if self.worker is not None or ahead:
-                self._hand_over(data, n)
-            elif len(self.hashers) == 1:
-                self.hashers["sha256"].update(data)
-            else:
-                for hasher in self.hashers.values():
-                    hasher.update(data)
+            for hasher in self.hashers.values():
+                hasher.update(data)
             if self.length is not None and self.total >= self.length:
                 self._finish()
         elif asked and self.length is None and self.terminated:
             self._finish()
-
-    def _hand_over(self, data: t.Any, n: int) -> None:
-        worker = self.worker or self._start_thread()
-        small = self._small
-        if n < _SMALL:  # gathered: a small update would not release the GIL
-            small += data
-            if len(small) < _CHUNK:
-                return
-            data = bytes(small)
-            small.clear()
-        elif small:
-            worker.feed(bytes(small))
-            small.clear()
-        # the caller may reuse its buffer: the thread gets bytes of its own
-        worker.feed(data if type(data) is bytes else bytes(data))
-        if worker.serial >= _SERIAL_LIMIT:
-            # no core to overlap with: the thread only adds hand-overs; the rest is hashed here
-            self._thread_after = 1 << 62
-            self.release()
 
     def _room(self, size: int | None) -> int:
         """How many bytes one read may take (never past Content-Length)."""
@@ -405,52 +245,23 @@ class BodyDigest:
 
     # -- the stream interface ----------------------------------------------------------------
 
-    def _ahead_of(self, size: int) -> bool:
-        """Read a big block ahead (and hand it to the hashing thread) for this read?"""
-        if self._ahead or size >= _AHEAD:
-            return False
-        if self.worker is None:
-            if self.total + size <= self._thread_after:
-                return False
-            if not spare_core():
-                self._thread_after = 1 << 62  # every core is busy: hashed in the request
-                return False
-        room = self._room(_AHEAD)
-        if room <= size:
-            return False  # this read takes all there is left anyway
-        data = self.raw.read(room)
-        self._took(data, room, ahead=True)  # may raise ChecksumMismatch: nothing is given out
-        self._ahead, self._ahead_pos = data, 0
-        return bool(data)
-
-    def _take(self, size: int) -> bytes:
-        """Up to ``size`` bytes from the block read ahead."""
-        ahead, pos = self._ahead, self._ahead_pos
-        end = pos + size
-        if end >= len(ahead):
-            self._ahead, self._ahead_pos = b"", 0
-            return ahead if pos == 0 else ahead[pos:]
-        self._ahead_pos = end
-        return ahead[pos:end]
-
     def readinto(self, buffer: t.Any) -> int:
         if self.error is not None:
             raise self.error
         size = len(buffer)
-        if self._ahead or self._ahead_of(size):
-            data = self._take(size)
-            n = len(data)
-            memoryview(buffer).cast("B")[:n] = data
-            return n
-        room = self._room(size)
+        if type(buffer) is bytearray and self._has_readinto and self.length is not None:
+            # the common case (Werkzeug's LimitedStream, 64 KiB at a time): straight into the
+            # caller's buffer, hashed there
+            if self.length - self.total >= size > 0:
+                n = self.raw.readinto(buffer) or 0
+                self._took(buffer if n == size else memoryview(buffer)[:n], size)
+                return n
+        view = memoryview(buffer).cast("B")
+        room = self._room(len(view))
         if room <= 0:
             return 0
-        if room == size and self._has_readinto and type(buffer) is bytearray:
-            # the common case (Werkzeug's LimitedStream): straight into the caller's buffer
-            n = self.raw.readinto(buffer) or 0
-            self._took(buffer if n == size else memoryview(buffer)[:n], room)
-            return n
-        view = memoryview(buffer).cast("B")[:room]
+        if room < len(view):
+            view = view[:room]
         if self._has_readinto:
             n = self.raw.readinto(view) or 0
         else:
@@ -465,16 +276,6 @@ class BodyDigest:
             raise self.error
         if size is None or size < 0:
             return self.readall()
-        ahead = self._ahead
-        if ahead:  # the parser's usual read, inlined: a piece of the block read ahead
-            pos = self._ahead_pos
-            end = pos + size
-            if end < len(ahead):
-                self._ahead_pos = end
-                return ahead[pos:end]
-            return self._take(size)
-        if size and self._ahead_of(size):
-            return self._take(size)
         room = self._room(size)
         if room <= 0:
             return b""
@@ -483,13 +284,14 @@ class BodyDigest:
         return data  # type: ignore[no-any-return]
 
     def readall(self) -> bytes:
+        """The rest of the body, read in ``_CHUNK`` steps (memory grows as bytes arrive)."""
         self.check()
-        parts = [self._take(len(self._ahead))] if self._ahead else []
+        parts = []
         while not self.finished:
-            room = self._room(_CHUNK if self.length is None else None)
+            room = self._room(_CHUNK)
             if room <= 0:
                 break
-            data = self.raw.read(min(room, 1024 * 1024))
+            data = self.raw.read(room)
             self._took(data, room)
             if not data:
                 break
@@ -498,18 +300,7 @@ class BodyDigest:
 
     def readline(self, size: int | None = -1) -> bytes:
         self.check()
-        if size is None:
-            size = -1
-        if self._ahead:
-            ahead, pos = self._ahead, self._ahead_pos
-            end = ahead.find(b"\n", pos) + 1 or len(ahead)
-            if size >= 0:
-                end = min(end, pos + size)
-            line = self._take(end - pos)
-            if line.endswith(b"\n") or len(line) == size:
-                return line
-            return line + self.readline(size - len(line) if size >= 0 else -1)
-        room = self._room(size)
+        room = self._room(-1 if size is None else size)
         if room <= 0:
             return b""
         data = self.raw.readline(room)

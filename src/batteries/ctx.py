@@ -15,21 +15,29 @@ The rules:
 
 - Only a POST is overridden, never a GET or HEAD. The method asked for comes from the
   ``X-HTTP-Method-Override`` header, ``_method`` in the query string, or ``_method`` in the body:
-  an urlencoded body (up to 1 MiB), or the *first* part of a multipart body. Values are stripped
-  and upper-cased; empty ones are ignored; when several sources are present they must agree.
+  an urlencoded body (up to 1 MiB, and never past the body size limit), or the *first* part of a
+  multipart body. Values are stripped and upper-cased; empty ones are ignored; when several
+  sources are present they must agree.
 - The value must be in ``METHOD_OVERRIDE_ALLOWED`` (default PUT, PATCH, DELETE); GET, HEAD,
   CONNECT and TRACE never are; ``POST`` changes nothing. Anything else is a 400 that names it.
 - The request is routed with the real method first; ``_method`` is read only when routing did
   not already answer (a redirect or a 404). The body is peeked through a push-back buffer, so the
   view still reads all of it (streaming, checksums, ``request.files`` and a
   ``request.max_content_length`` set by the view keep working).
+- When the body gave ``_method`` and its declared Content-Length is over the effective limit
+  (``request.max_content_length``, i.e. ``MAX_CONTENT_LENGTH``), the answer is a 413, as a form
+  parse would give: the override never lets an over-limit body reach a view.
 - The original method stays in ``environ["batteries.original_method"]`` and
   ``request.original_method``.
 
-Config: ``METHOD_OVERRIDE`` (True), ``METHOD_OVERRIDE_ALLOWED`` ({"PUT", "PATCH", "DELETE"}).
+How it is wired, with public seams only (the same on Flask 3.1 and on Flask 3.2, where the
+request context is merged into the app context): ``Batteries.request_context()`` builds Flask's
+own context and, for a POST, wraps its ``url_adapter`` (a Werkzeug ``MapAdapter``) in
+:class:`OverridingAdapter`. Flask calls ``url_adapter.match()`` when the context is pushed, with
+the session open and the context active, as for any request; the wrapper matches with the real
+method, then decides the override and matches again with the method asked for.
 
-Flask 3.2 merges the request context into the app context: this module is the one place that
-will have to follow.
+Config: ``METHOD_OVERRIDE`` (True), ``METHOD_OVERRIDE_ALLOWED`` ({"PUT", "PATCH", "DELETE"}).
 """
 
 from __future__ import annotations
@@ -37,30 +45,33 @@ from __future__ import annotations
 import typing as t
 from urllib.parse import parse_qsl
 
-from flask.ctx import RequestContext as FlaskRequestContext
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.sansio import multipart
 
 from .checks import Check
 from .config import Setting
+from .wrappers import content_too_large
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
     from flask.wrappers import Request
 
-CONFIG = (
-    Setting("METHOD_OVERRIDE", True, (bool,), "let a POST ask for another method (_method)"),
-    Setting(
-        "METHOD_OVERRIDE_ALLOWED",
-        frozenset({"PUT", "PATCH", "DELETE"}),
-        (set, frozenset, list, tuple),
-        "methods a POST may ask for with X-HTTP-Method-Override or _method",
-    ),
+METHOD_OVERRIDE = Setting(
+    "METHOD_OVERRIDE", True, (bool,), "let a POST ask for another method (_method)"
 )
+METHOD_OVERRIDE_ALLOWED = Setting(
+    "METHOD_OVERRIDE_ALLOWED",
+    frozenset({"PUT", "PATCH", "DELETE"}),
+    (set, frozenset, list, tuple),
+    "methods a POST may ask for with X-HTTP-Method-Override or _method",
+)
+CONFIG = (METHOD_OVERRIDE, METHOD_OVERRIDE_ALLOWED)
 
 HEADER_KEY = "HTTP_X_HTTP_METHOD_OVERRIDE"
 FIELD = "_method"
+#: how a ``_method`` found in the body is named in messages (and told apart from the others)
+BODY_SOURCE = "form field _method"
 ORIGINAL_KEY = "batteries.original_method"
 NEVER = frozenset({"GET", "HEAD", "CONNECT", "TRACE"})
 #: the largest urlencoded body searched for ``_method``
@@ -71,11 +82,20 @@ _READ = 8 * 1024
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register: ``Batteries.request_context()`` returns :class:`RequestContext`."""
+    """Nothing to register: ``Batteries.request_context()`` calls :func:`override_routing`."""
 
 
-class MethodOverrideError(BadRequest):
-    """A POST asked for a method it may not have (400)."""
+def override_routing(app: Flask, ctx: t.Any) -> t.Any:
+    """Give ``ctx`` (Flask's request context, just built) the method override; return it.
+
+    Only a POST is touched (its ``url_adapter`` wrapped): for every other request this costs
+    one dictionary lookup.
+    """
+    adapter = getattr(ctx, "url_adapter", None)
+    if adapter is None or ctx.request.environ.get("REQUEST_METHOD") != "POST":
+        return ctx
+    ctx.url_adapter = OverridingAdapter(adapter, app, ctx.request)
+    return ctx
 
 
 class PeekedInput:
@@ -143,45 +163,66 @@ class PeekedInput:
             close()
 
 
-class RequestContext(FlaskRequestContext):
-    """Flask's request context, applying the method override after routing."""
+class MethodOverrideError(BadRequest):
+    """A POST asked for a method it may not have (400)."""
 
-    _override: t.Any = None
 
-    def match_request(self) -> None:
-        decided = self._override
+class OverridingAdapter:
+    """A request's URL adapter that applies the method override when the request is matched.
+
+    Everything but matching the request itself (``build``, ``match`` of another path, the
+    adapter's attributes) goes to the wrapped Werkzeug ``MapAdapter`` unchanged. The decision is
+    taken once: a context pushed again (``stream_with_context``) matches the same way.
+    """
+
+    def __init__(self, adapter: t.Any, app: Flask, request: Request) -> None:
+        self.__dict__.update(_adapter=adapter, _app=app, _request=request, _decided=None)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._adapter, name)
+
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        setattr(self._adapter, name, value)
+
+    def match(
+        self,
+        path_info: str | None = None,
+        method: str | None = None,
+        return_rule: bool = False,
+        query_args: t.Any = None,
+        websocket: bool | None = None,
+    ) -> t.Any:
+        adapter = self._adapter
+        if path_info is not None or method is not None or query_args is not None:
+            return adapter.match(path_info, method, return_rule, query_args, websocket)
+        decided = self._decided
         if decided is None:
-            super().match_request()
-            decided = self._override = _decide(self)
+            error: HTTPException | None = None
+            try:
+                result = adapter.match(return_rule=return_rule, websocket=websocket)
+            except HTTPException as e:
+                error = e
+            decided = self.__dict__["_decided"] = _decide(self._app, self._request, error)
             if decided is False:
-                return
+                if error is not None:
+                    raise error
+                return result
         elif decided is False:
-            super().match_request()
-            return
-        request = self.request
+            return adapter.match(return_rule=return_rule, websocket=websocket)
         if isinstance(decided, HTTPException):
-            request.url_rule = request.view_args = None
-            request.routing_exception = decided
-            return
-        try:
-            result = self.url_adapter.match(method=decided, return_rule=True)  # type: ignore[union-attr]
-            request.url_rule, request.view_args = result  # type: ignore[assignment]
-            request.routing_exception = None
-        except HTTPException as e:
-            request.url_rule = request.view_args = None
-            request.routing_exception = e
+            raise decided
+        return adapter.match(method=decided, return_rule=return_rule, websocket=websocket)
 
 
-def _decide(ctx: RequestContext) -> t.Any:
-    """False (no override), a method name (applied to the request), or the 400 to answer."""
-    request = ctx.request
+def _decide(app: Flask, request: Request, routed: HTTPException | None) -> t.Any:
+    """False (no override), a method name (applied to the request), or the error to answer."""
     environ = request.environ
-    if environ.get("REQUEST_METHOD", "").upper() != "POST" or ORIGINAL_KEY in environ:
+    if environ.get("REQUEST_METHOD") != "POST" or ORIGINAL_KEY in environ:
         return False
-    if not ctx.app.config.get("METHOD_OVERRIDE", True):
+    if not METHOD_OVERRIDE.get(app):
         return False
-    if isinstance(request.routing_exception, (RequestRedirect, NotFound)):
-        return False
+    if isinstance(routed, (RequestRedirect, NotFound)):
+        return False  # routing answered: the body stays unread, the answer stands
     try:
         found = _sources(request)
     except HTTPException as e:
@@ -195,14 +236,18 @@ def _decide(ctx: RequestContext) -> t.Any:
     method = values.pop()
     if method == "POST":
         return False
-    allowed = {str(m).strip().upper() for m in ctx.app.config.get("METHOD_OVERRIDE_ALLOWED", ())}
-    allowed -= NEVER
+    allowed = {str(m).strip().upper() for m in METHOD_OVERRIDE_ALLOWED.get(app)} - NEVER
     if method not in allowed:
         names = ", ".join(sorted(allowed)) or "none"
         return MethodOverrideError(
             f"The method override {_quoted(method)} is not allowed (allowed: {names}; "
             "METHOD_OVERRIDE_ALLOWED)."
         )
+    if any(source == BODY_SOURCE for source, _ in found):
+        limit = request.max_content_length
+        length = request.content_length
+        if limit is not None and length is not None and length > limit:
+            return content_too_large(limit)
     environ[ORIGINAL_KEY] = environ["REQUEST_METHOD"]
     environ["REQUEST_METHOD"] = method
     request.method = method
@@ -230,7 +275,7 @@ def _sources(request: Request) -> list[tuple[str, str]]:
         for value in request.args.getlist(FIELD):
             add("query _method", value)
     for value in _body_values(request):
-        add("form field _method", value)
+        add(BODY_SOURCE, value)
     return found
 
 
@@ -239,17 +284,19 @@ def _body_values(request: Request) -> list[str]:
     if mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return []
     d = request.__dict__
-    if "form" in d:
+    if "form" in d:  # parsed already (a hook of a test): read it there
         return request.form.getlist(FIELD)
-    if "stream" in d or "_batteries_body" in d or getattr(request, "_cached_data", None):
+    if "stream" in d:
         return []  # the body is already being read by someone else: leave it alone
     length = request.content_length
     if not length:
         return []
+    limit = request.max_content_length
     if mimetype == "multipart/form-data":
-        return _peek_multipart(request, length)
-    if length > URLENCODED_PEEK_LIMIT:
-        return []
+        peek = min(length, MULTIPART_PEEK_LIMIT, length if limit is None else max(limit, 0))
+        return _peek_multipart(request, peek)
+    if length > URLENCODED_PEEK_LIMIT or (limit is not None and length > limit):
+        return []  # not searched: finding _method would mean reading past a limit
     head = _peek(request, length, lambda data: False)
     if FIELD.encode() not in head:
         return []
@@ -280,7 +327,7 @@ def _peek(request: Request, limit: int, done: t.Callable[[bytes], bool]) -> byte
     return head
 
 
-def _peek_multipart(request: Request, length: int) -> list[str]:
+def _peek_multipart(request: Request, peek: int) -> list[str]:
     boundary = request.mimetype_params.get("boundary", "")
     if not boundary:
         return []
@@ -323,7 +370,8 @@ def _peek_multipart(request: Request, length: int) -> list[str]:
                 continue
             return True  # another field, a file, or the end: no _method first
 
-    _peek(request, min(length, MULTIPART_PEEK_LIMIT), done)
+    if peek > 0:
+        _peek(request, peek, done)
     return result
 
 #: this battery adds no deploy checks (see batteries.checks)

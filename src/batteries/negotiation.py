@@ -10,17 +10,30 @@ The rule, in order:
    than ``text/html`` → JSON; ``text/html`` named with a higher quality → HTML. Wildcards
    (``*/*``, ``application/*``) count for neither, so a browser's navigation (which lists
    ``text/html``) and a test client (which sends no ``Accept``) both get HTML.
-2. Otherwise JSON when the request has a JSON body, carries ``X-Requested-With: XMLHttpRequest``
-   (jQuery, htmx-style helpers) or ``Sec-Fetch-Mode: cors`` (a ``fetch()`` from script).
-3. Otherwise HTML.
+2. Otherwise HTML for an htmx request (``HX-Request: true``): htmx swaps HTML fragments into
+   the page, even when it sends a JSON body or comes from ``fetch()``.
+3. Otherwise JSON when the request has a JSON body, carries ``X-Requested-With: XMLHttpRequest``
+   (jQuery and similar helpers) or ``Sec-Fetch-Mode: cors`` (a ``fetch()`` from script).
+4. Otherwise HTML.
+
+Since the answer depends on those headers, reading ``request.wants_json`` in a request marks
+its response ``Vary: Accept, X-Requested-With, Sec-Fetch-Mode, HX-Request``
+(:func:`vary_on_negotiation`), so a shared cache (or ``@cached``) never serves the JSON variant
+to a browser, or the reverse.
 """
 
 from __future__ import annotations
 
 import typing as t
 
+from flask import after_this_request, has_request_context
+from flask import request as current_request
+
 if t.TYPE_CHECKING:  # pragma: no cover
-    from werkzeug.wrappers import Request
+    from werkzeug.wrappers import Request, Response
+
+#: the request headers :func:`wants_json` reads: what its answer varies on
+VARY = ("Accept", "X-Requested-With", "Sec-Fetch-Mode", "HX-Request")
 
 
 def _is_json_type(mimetype: str) -> bool:
@@ -53,8 +66,25 @@ def wants_json(request: Request) -> bool:
     preference = accept_preference(environ.get("HTTP_ACCEPT"), request.accept_mimetypes)
     if preference is not None:
         return preference
+    if environ.get("HTTP_HX_REQUEST", "").strip().lower() == "true":
+        return False
     if environ.get("HTTP_X_REQUESTED_WITH", "").lower() == "xmlhttprequest":
         return True
     if environ.get("HTTP_SEC_FETCH_MODE", "").lower() == "cors":
         return True
     return request.is_json
+
+
+def _add_vary(response: Response) -> Response:
+    response.vary.update(VARY)
+    return response
+
+
+def vary_on_negotiation(request: Request) -> None:
+    """Mark the response to ``request`` as varying on the headers :func:`wants_json` reads.
+
+    Uses Flask's ``after_this_request``, so it holds for whatever response the request gets
+    (the view's, an error page's); nothing happens outside the request's own context.
+    """
+    if has_request_context() and current_request.environ is request.environ:
+        after_this_request(_add_vary)

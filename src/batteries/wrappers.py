@@ -4,11 +4,12 @@ Set as ``Batteries.request_class``. It replaces Flask's "Request Content Checksu
 stream wrapper the view had to install before touching ``request.form``) and adds:
 
 - ``request.wants_json``: whether the client should be answered with JSON
-  (see :mod:`batteries.negotiation`).
+  (see :mod:`batteries.negotiation`). Reading it marks the response
+  ``Vary: Accept, X-Requested-With, Sec-Fetch-Mode, HX-Request``.
 - The body is hashed as it is read, by whatever reads it (``get_data()``, ``form``, ``files``,
-  ``json``, ``stream``, ``input_stream``), without buffering it: sha256 always, plus any algorithm
-  a digest header names. A body of 1 MiB or more is hashed in a helper thread while the request's
-  thread parses it (hashlib releases the GIL), so the two overlap when a core is free.
+  ``json``, ``stream``, ``input_stream``), without buffering it and in the request's own thread
+  (see :mod:`batteries.bodydigest`): sha256 always, plus any algorithm a digest header names.
+  Memory grows with the bytes received, never with what Content-Length claims.
   ``request.content_digest("sha256")`` gives the hex digest of the whole body (reading the rest
   if needed; ``form`` and ``get_data()`` stay usable)::
 
@@ -26,7 +27,9 @@ stream wrapper the view had to install before touching ``request.form``) and add
   does not terminate the stream) with a digest header is a 411. Digests are compared in constant
   time. ``Repr-Digest`` is checked against the bytes as sent, so it is not checked when the body
   has a ``Content-Encoding``.
-- JSON bodies nested deeper than ``JSON_MAX_DEPTH`` are refused with a 400 before decoding.
+- JSON bodies nested deeper than ``JSON_MAX_DEPTH`` are refused with a 400 before decoding. The
+  check reads the body's encoding as ``json.loads`` does (UTF-8, -16, -32), is linear in the
+  body and costs less than decoding it (see :func:`json_too_deep`).
 - A body over ``MAX_CONTENT_LENGTH`` is a 413 whose message says what the limit is.
 
 Config: ``JSON_MAX_DEPTH`` (512), ``MAX_CONTENT_LENGTH`` (16 MiB, Flask's key).
@@ -34,9 +37,8 @@ Config: ``JSON_MAX_DEPTH`` (512), ``MAX_CONTENT_LENGTH`` (16 MiB, Flask's key).
 
 from __future__ import annotations
 
-import re
+import json
 import typing as t
-import weakref
 from collections import ChainMap
 from itertools import accumulate
 
@@ -44,13 +46,12 @@ from flask import Request as FlaskRequest
 from flask import current_app
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.utils import cached_property
-from werkzeug.wsgi import LimitedStream, get_input_stream
+from werkzeug.wsgi import get_input_stream
 
 from . import negotiation
 from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum API)
     _CHUNK,
     DIGEST_ALGORITHMS,
-    THREAD_MIN_BODY,
     BodyDigest,
     ChecksumMismatch,
     DigestLengthRequired,
@@ -65,14 +66,17 @@ from .config import Setting
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
 
-CONFIG = (
-    Setting(
-        "JSON_MAX_DEPTH",
-        512,
-        (int, type(None)),
-        "deepest nesting accepted in a JSON request body (400 above it; null: no check)",
-    ),
+JSON_MAX_DEPTH = Setting(
+    "JSON_MAX_DEPTH",
+    512,
+    (int, type(None)),
+    "deepest nesting accepted in a JSON request body (400 above it; null: no check)",
 )
+CONFIG = (JSON_MAX_DEPTH,)
+
+#: where the request keeps its :class:`BodyDigest` (``request.__dict__``)
+BODY_KEY = "_batteries_body"
+
 
 def init_app(app: Flask) -> None:
     """Nothing to set up: ``Batteries.request_class`` is :class:`Request`."""
@@ -85,19 +89,115 @@ class ContentTooLarge(RequestEntityTooLarge):
     """A 413 whose message names the limit that was exceeded."""
 
 
-_STEP = [0] * 256
-_STEP[ord("[")] = _STEP[ord("{")] = 1
-_STEP[ord("]")] = _STEP[ord("}")] = -1
+def content_too_large(limit: int) -> ContentTooLarge:
+    """The 413 for a body over ``limit`` bytes, naming the limit and ``MAX_CONTENT_LENGTH``."""
+    return ContentTooLarge(
+        f"The request body is larger than the {_size(limit)} this server accepts "
+        "(MAX_CONTENT_LENGTH)."
+    )
+
+
+def check_body(request: t.Any) -> None:
+    """Raise the error of ``request``'s body if it has one (a digest that did not match, a
+    malformed digest header); nothing for a body not read yet or a request of another class.
+    Used before storing anything derived from the body (``save_upload``)."""
+    body = request.__dict__.get(BODY_KEY)
+    if body is not None:
+        body.check()
+
+
+# -- JSON depth ---------------------------------------------------------------------------
+
+#: every byte but the ones that shape a JSON document's nesting: deleted from the skeleton
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b'"[]{}')
+_OBJECTS_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
+_SIGNED = bytes.maketrans(b"[]", b"\x01\xff")  # +1 and -1 as signed bytes
+#: brackets scanned per step: a step is one C call; between steps other threads may run
+_SCAN_STEP = 256 * 1024
+
+
+def _skeleton(data: bytes) -> bytes:
+    """The brackets of a UTF-8 JSON text that are outside strings, ``{}`` written as ``[]``.
+
+    All C-speed passes over the bytes: escaped backslashes and quotes go first (``\\\\`` pairs,
+    then ``\\"``, left to right as JSON reads them), then everything but quotes and brackets,
+    then adjacent quotes (their removal changes no other byte's inside/outside status), then the
+    strings themselves (every other piece between quotes).
+    """
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = data.translate(_OBJECTS_AS_ARRAYS, _NOT_STRUCTURE)
+    if b'"' in skeleton:
+        skeleton = skeleton.replace(b'""', b"")
+        if b'"' in skeleton:
+            skeleton = b"".join(skeleton.split(b'"')[::2])
+    return skeleton
+
+
+def _scan(brackets: bytes, stop: int) -> int:
+    """The deepest nesting of ``brackets`` (only ``[`` and ``]``), or the first depth above
+    ``stop`` met on the way (the scan ends there)."""
+    signed = memoryview(brackets.translate(_SIGNED)).cast("b")
+    depth = deepest = 0
+    for start in range(0, len(signed), _SCAN_STEP):
+        step = signed[start : start + _SCAN_STEP]
+        deepest = max(deepest, max(accumulate(step, initial=depth)))
+        if deepest > stop:
+            return deepest
+        depth += 2 * brackets.count(b"[", start, start + _SCAN_STEP) - len(step)
+    return deepest
+
+
+def _depth_above(brackets: bytes, limit: int, passes_from: int = 1024) -> int | None:
+    """A depth above ``limit`` that ``brackets`` reaches, or None when it stays within it.
+
+    Removing every ``[]`` pair (one ``bytes.replace``) lowers the deepest nesting by at most
+    one and shrinks a wide document (many brackets, little depth) to almost nothing, so a few
+    such passes come first while they pay; the scan of what is left decides, unless its answer
+    is within the number of passes of ``limit``: then the whole skeleton is scanned.
+    """
+    shrunk, passes = brackets, 0
+    while len(shrunk) > passes_from and passes < 8:
+        smaller = shrunk.replace(b"[]", b"")
+        if len(smaller) * 4 > len(shrunk) * 3:
+            break  # less than a quarter went: another pass would not pay
+        shrunk, passes = smaller, passes + 1
+    depth = _scan(shrunk, limit)
+    if depth > limit:
+        return depth
+    if depth + passes <= limit:
+        return None
+    depth = _scan(brackets, limit)
+    return depth if depth > limit else None
 
 
 def _json_depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in ``data`` (brackets inside strings skipped)."""
-    data = re.sub(rb"\\.", b"", data, flags=re.DOTALL)  # escapes, including \"
-    data = re.sub(rb'"[^"]*"', b"", data)  # strings
-    brackets = re.sub(rb"[^\[\]{}]+", b"", data)
-    if not brackets:
-        return 0
-    return max(accumulate(map(_STEP.__getitem__, brackets)))
+    """The deepest nesting of arrays and objects in UTF-8 ``data`` (strings skipped)."""
+    return _scan(_skeleton(data), 1 << 62)
+
+
+def json_too_deep(data: str | bytes, limit: int) -> int | None:
+    """A nesting depth over ``limit`` that the JSON text ``data`` reaches, else None.
+
+    Bytes are read in the encoding ``json.loads`` would detect (UTF-8, UTF-16 or UTF-32, with or
+    without a BOM); bytes that do not decode give None (``json.loads`` refuses them itself).
+    Linear in the body: a few C-speed passes, then a scan of the brackets only.
+    """
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = bytes(data)
+        if raw.count(b"[") + raw.count(b"{") <= limit:
+            return None  # (an upper bound in every encoding: each bracket has a 0x5B/0x7B byte)
+        encoding = json.detect_encoding(raw)
+        if encoding not in ("utf-8", "utf-8-sig"):
+            try:
+                raw = raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            except UnicodeError:
+                return None
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return None
+    return _depth_above(_skeleton(raw), limit)
 
 
 class JSONTooDeep(ValueError):
@@ -112,14 +212,12 @@ class _DepthCheckedJSON:
         self._limit = limit
 
     def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
-        data = s.encode("utf-8", "surrogatepass") if isinstance(s, str) else bytes(s)
-        if data.count(b"[") + data.count(b"{") > self._limit:
-            depth = _json_depth(data)
-            if depth > self._limit:
-                # a ValueError becomes Werkzeug's 400 (or None with silent=True)
-                raise JSONTooDeep(
-                    f"The JSON body is nested {depth} levels deep; JSON_MAX_DEPTH allows {self._limit}."
-                )
+        if json_too_deep(s, self._limit) is not None:
+            # a ValueError becomes Werkzeug's 400 (or None with silent=True)
+            raise JSONTooDeep(
+                f"The JSON body is nested more than {self._limit} levels deep "
+                f"(JSON_MAX_DEPTH allows {self._limit})."
+            )
         return self._inner.loads(s, **kwargs)
 
     def __getattr__(self, name: str) -> t.Any:
@@ -133,70 +231,61 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-class _WholeBodyStream(LimitedStream):
-    """Werkzeug's ``LimitedStream`` for a body of known length, reading ``bytes`` as they come.
+class _FormParser:
+    """Werkzeug's form parser for one request, cleaning up when parsing fails.
 
-    ``read(n)`` returns what the hashing layer read, with no copy into a fresh buffer (Werkzeug
-    copies every read twice), so the hashing thread can hash the very same bytes object while
-    the multipart parser works on it. ``readall`` reads straight into one buffer of the body's
-    size, in 1 MiB steps (Werkzeug copies every 64 KiB step into a growing buffer); bodies over
-    64 MiB (only possible when ``MAX_CONTENT_LENGTH`` allows them) use Werkzeug's loop, so a
-    lying Content-Length never reserves memory up front.
+    Half-received files are closed at once (not at the next garbage collection), a 413 gets a
+    message naming the limit, and a truncated file part that never reaches ``request.files``
+    has its temporary file closed. Built by :meth:`Request.make_form_data_parser` (public).
     """
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        remaining = self.limit - self._pos
-        if remaining <= 0:
-            self.on_exhausted()
-            return b""
-        if size == 0:
-            return b""
+    def __init__(self, parser: t.Any, request: Request) -> None:
+        self._parser = parser
+        self._request = request
+        self._spooled: list[t.IO[bytes]] = []
+        make = parser.stream_factory
+
+        def stream_factory(*args: t.Any, **kwargs: t.Any) -> t.IO[bytes]:
+            stream: t.IO[bytes] = make(*args, **kwargs)
+            self._spooled.append(stream)
+            return stream
+
+        parser.stream_factory = stream_factory
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._parser, name)
+
+    def parse(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         try:
-            data = self._stream.read(min(size, remaining))
-        except (OSError, ValueError) as e:
-            self.on_disconnect(error=e)
-            return b""
-        if not data:
-            self.on_disconnect()
-            return b""
-        self._pos += len(data)
-        return data
-
-    def readinto(self, buffer: t.Any) -> int | None:  # type: ignore[override]
-        if not len(buffer) and self._pos < self.limit:
-            return 0  # Werkzeug would take the empty read for a disconnect
-        return super().readinto(buffer)
-
-    def readall(self) -> bytes:
-        remaining = self.limit - self._pos
-        if remaining <= 0 or remaining > 64 * 1024 * 1024:
-            return super().readall()
-        buffer = bytearray(remaining)
-        with memoryview(buffer) as view:
-            got = 0
-            while got < remaining:
-                n = self.readinto(view[got : got + 1024 * 1024])
-                if not n:
-                    break
-                got += n
-        if got < remaining:
-            del buffer[got:]
-        return bytes(buffer)
+            result = self._parser.parse(*args, **kwargs)
+        except BaseException as e:
+            for stream in self._spooled:
+                stream.close()
+            if isinstance(e, RequestEntityTooLarge):
+                raise self._request._explain_too_large(e) from None
+            raise
+        finally:
+            self._parser.stream_factory = None  # the closure refers to this object: no cycle
+        files = result[2]
+        kept = {id(f.stream) for f in files.values()} if files else set()
+        for stream in self._spooled:
+            if id(stream) not in kept:
+                stream.close()
+        self._spooled = []
+        return result
 
 
 class Request(FlaskRequest):
     """The request class of a Batteries app (``app.request_class``)."""
 
-    #: Bodies of at least this many bytes are hashed in a helper thread, overlapping the parsing
-    #: (see :class:`BodyDigest`); ``None``: always in the request's thread (e.g. when every core
-    #: is kept busy by worker processes, where the thread cannot run beside the parser).
-    body_thread_min_size: int | None = THREAD_MIN_BODY
-
     @cached_property
     def wants_json(self) -> bool:
-        """True when the client should be answered with JSON rather than HTML."""
+        """True when the client should be answered with JSON rather than HTML.
+
+        Reading it marks the response ``Vary: Accept, X-Requested-With, Sec-Fetch-Mode,
+        HX-Request`` (as reading the session marks ``Vary: Cookie``).
+        """
+        negotiation.vary_on_negotiation(self)
         return negotiation.wants_json(self)
 
     # -- method override ---------------------------------------------------------------------
@@ -209,13 +298,9 @@ class Request(FlaskRequest):
     # -- body hashing ------------------------------------------------------------------------
 
     def _body_digest(self) -> BodyDigest:
-        body = self.__dict__.get("_batteries_body")
+        body = self.__dict__.get(BODY_KEY)
         if body is None:
-            body = self.__dict__["_batteries_body"] = BodyDigest(
-                self.environ, self.body_thread_min_size
-            )
-            if self.body_thread_min_size is not None:
-                self.close = self._close_and_release  # type: ignore[method-assign]
+            body = self.__dict__[BODY_KEY] = BodyDigest(self.environ)
         return body  # type: ignore[no-any-return]
 
     @cached_property
@@ -229,13 +314,9 @@ class Request(FlaskRequest):
         body.check()
         environ = ChainMap({"wsgi.input": body}, self.environ)
         try:
-            stream = get_input_stream(environ, max_content_length=self.max_content_length)  # type: ignore[arg-type]
+            return get_input_stream(environ, max_content_length=self.max_content_length)  # type: ignore[arg-type]
         except RequestEntityTooLarge as e:
             raise self._explain_too_large(e) from None
-        if type(stream) is LimitedStream and stream.limit == body.length:
-            stream.__class__ = _WholeBodyStream
-        body.outer = weakref.ref(stream)  # (the stream refers to the body: no cycle)
-        return stream
 
     @property
     def input_stream(self) -> t.IO[bytes]:  # type: ignore[override]
@@ -260,17 +341,13 @@ class Request(FlaskRequest):
         return body.hexdigest(name)
 
     def _read_to_end(self, body: BodyDigest) -> None:
-        cached = getattr(self, "_cached_data", None)
-        if cached is None:
-            if "form" not in self.__dict__ and self.mimetype in FORM_MIMETYPES:
-                self._load_form_data()
-            elif body.total == 0 and "stream" not in self.__dict__:
-                self.get_data(cache=True)
-        outer = body.outer() if body.outer is not None else None
-        stream = outer if outer is not None else self.stream
+        untouched = "stream" not in self.__dict__
+        if "form" not in self.__dict__ and self.mimetype in FORM_MIMETYPES and untouched:
+            self.form  # noqa: B018  (parsed now, so request.form stays usable)
+        elif body.total == 0 and untouched:
+            self.get_data(cache=True)  # kept, so get_data() stays usable
+        stream = self.stream
         while not body.finished:
-            if isinstance(stream, LimitedStream) and stream.is_exhausted:
-                break
             if not stream.read(_CHUNK):
                 break
         body.check()
@@ -282,60 +359,28 @@ class Request(FlaskRequest):
             return error
         limit = self.max_content_length
         length = self.content_length
-        body = self.__dict__.get("_batteries_body")
+        body = self.__dict__.get(BODY_KEY)
         read = body.total if body is not None else 0
         if limit is not None and ((length is not None and length > limit) or read >= limit):
-            message = (
-                f"The request body is larger than the {_size(limit)} this server accepts "
-                "(MAX_CONTENT_LENGTH)."
-            )
-        else:
-            message = (
-                "A form field is larger than MAX_FORM_MEMORY_SIZE, or the form has more parts "
-                "than MAX_FORM_PARTS."
-            )
-        return ContentTooLarge(message)
+            return content_too_large(limit)
+        return ContentTooLarge(
+            "A form field is larger than MAX_FORM_MEMORY_SIZE, or the form has more parts "
+            "than MAX_FORM_PARTS."
+        )
 
-    def _close_and_release(self) -> None:
-        """``close()`` of a request whose body was read: also ends the body's hashing thread.
-
-        Set on the instance when the body is first touched, so that requests without a body
-        keep Werkzeug's ``close()`` as it is (Flask calls it for every request).
-        """
-        self.__dict__.pop("close", None)  # it refers to the request: no cycle left behind
-        body = self.__dict__.get("_batteries_body")
+    def close(self) -> None:
+        """Werkzeug's ``close()`` (files closed), and the environ's reference to this request
+        dropped: Flask 3.1 cleared it after the request, Flask 3.2 no longer does, and the
+        cycle would keep the request and its body alive until the next garbage collection."""
         try:
-            if body is not None:
-                body.release()
+            super().close()
         finally:
-            FlaskRequest.close(self)
+            if self.environ.get("werkzeug.request") is self:
+                del self.environ["werkzeug.request"]
 
-    def _get_file_stream(self, *args: t.Any, **kwargs: t.Any) -> t.IO[bytes]:
-        stream = super()._get_file_stream(*args, **kwargs)
-        self.__dict__.setdefault("_batteries_spooled", []).append(stream)
-        return stream
-
-    def _load_form_data(self) -> None:
-        try:
-            super()._load_form_data()
-        except BaseException as e:
-            # A body cut short or refused: drop the half-received files now, not at GC.
-            for stream in self.__dict__.pop("_batteries_spooled", ()):
-                stream.close()
-            body = self.__dict__.get("_batteries_body")
-            if body is not None:
-                body.release()
-            if isinstance(e, RequestEntityTooLarge):
-                raise self._explain_too_large(e) from None
-            raise
-        spooled = self.__dict__.pop("_batteries_spooled", None)
-        if spooled:
-            # A truncated file part never reaches request.files: close its stream now.
-            files = self.__dict__.get("files")
-            kept = {id(f.stream) for f in files.values()} if files else set()
-            for stream in spooled:
-                if id(stream) not in kept:
-                    stream.close()
+    def make_form_data_parser(self) -> t.Any:
+        """Werkzeug's form parser, with clean-up and clear messages when parsing fails."""
+        return _FormParser(super().make_form_data_parser(), self)
 
     def get_data(  # type: ignore[override]
         self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
@@ -354,7 +399,7 @@ class Request(FlaskRequest):
     def json_module(self) -> t.Any:
         """The app's JSON provider, with ``JSON_MAX_DEPTH`` checked before decoding."""
         inner = self.__dict__.get("_json_module", FlaskRequest.json_module)
-        limit = current_app.config.get("JSON_MAX_DEPTH", 512) if current_app else 512
+        limit = JSON_MAX_DEPTH.get(current_app) if current_app else JSON_MAX_DEPTH.default
         if limit is None:
             return inner
         return _DepthCheckedJSON(inner, limit)
@@ -362,6 +407,7 @@ class Request(FlaskRequest):
     @json_module.setter
     def json_module(self, value: t.Any) -> None:
         self.__dict__["_json_module"] = value
+
 
 #: this battery adds no deploy checks (see batteries.checks)
 DEPLOY_CHECKS: tuple[Check, ...] = ()
