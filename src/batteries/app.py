@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    mail,
     mongo,
     spa,
     sqla,
@@ -69,6 +70,7 @@ BATTERIES: tuple[t.Any, ...] = (
     sqla,
     sqlite,
     mongo,
+    mail,
 )
 
 #: Every configuration key Batteries knows, with its default and meaning.
