@@ -75,6 +75,7 @@ from . import signals
 from .checks import Check
 from .config import Setting, value
 from .state import get_state
+from .tokens import make_token, read_token
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -567,6 +568,8 @@ __all__ = [
     "login_required",
     "login_user",
     "logout_user",
+    "make_token",
+    "read_token",
     "safe_next",
     "user_loader",
 ]
