@@ -34,6 +34,7 @@ from . import (
     headers,
     mail,
     mongo,
+    ratelimit,
     spa,
     sqla,
     sqlite,
@@ -71,6 +72,7 @@ BATTERIES: tuple[t.Any, ...] = (
     sqlite,
     mongo,
     mail,
+    ratelimit,
 )
 
 #: Every configuration key Batteries knows, with its default and meaning.
