@@ -262,6 +262,8 @@ class RateLimitState:
 
     url: str = ""
     limiter: FixedWindowRateLimiter | None = None
+    #: (RATELIMIT_URL, TESTING) the limiter was built for: a changed setting rebuilds it
+    built_for: tuple[t.Any, bool] | None = None
     warned_at: float = -math.inf
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -269,14 +271,16 @@ class RateLimitState:
 def limiter_of(app: Flask) -> FixedWindowRateLimiter:
     """The app's fixed-window limiter over its store."""
     state = state_of(app, RateLimitState)
-    url = storage_url(app)
-    if state.limiter is None or state.url != url:
+    wanted = (RATELIMIT_URL.get(app), app.testing)
+    if state.limiter is None or state.built_for != wanted:
         from limits.strategies import FixedWindowRateLimiter
 
         with state.lock:
+            url = storage_url(app)
             if state.limiter is None or state.url != url:
                 state.limiter = FixedWindowRateLimiter(make_storage(url))
                 state.url = url
+            state.built_for = wanted
     return state.limiter
 
 
@@ -333,12 +337,16 @@ def _policy_name(item: RateLimitItem) -> str:
     return f"{item.amount}-per-{item.multiples}-{unit}"
 
 
-def _headers(counts: list[tuple[RateLimitItem, int, float]]) -> list[tuple[str, str]]:
+def policy_header(items: t.Sequence[RateLimitItem]) -> str:
+    """The ``RateLimit-Policy`` value of ``items``: ``"name";q=amount;w=seconds`` each."""
+    return ", ".join(f'"{_policy_name(i)}";q={i.amount};w={i.get_expiry()}' for i in items)
+
+
+def _headers(
+    counts: list[tuple[RateLimitItem, int, float]], policy: str
+) -> list[tuple[str, str]]:
     """``RateLimit-Policy`` (every limit) and ``RateLimit`` (the one nearest its end)."""
     now = time.time()
-    policy = ", ".join(
-        f'"{_policy_name(i)}";q={i.amount};w={i.get_expiry()}' for i, _, _ in counts
-    )
     item, count, reset = min(counts, key=lambda c: (c[0].amount - c[1], -c[2]))
     remaining = max(0, item.amount - count)
     seconds = max(0, math.ceil(reset - now))
@@ -396,6 +404,7 @@ def rate_limit(
             f"rate_limit: {limits!r} is not a list of limits like '5/minute; 100/day'"
         )
     parsed: list[RateLimitItem] = []
+    policy: list[str] = []
     if not (callable(key) or key in ("ip", "user")):
         raise ValueError(f"rate_limit: key must be 'ip', 'user' or a function, got {key!r}")
     counted = {m.upper() for m in methods} if methods is not None else None
@@ -408,8 +417,10 @@ def rate_limit(
                 if not parsed:
                     from limits import parse_many
 
-                    parsed[:] = parse_many(limits)
-                check(app, parsed, key, scope, fail_open)
+                    found = parse_many(limits)
+                    policy[:] = [policy_header(found)]
+                    parsed[:] = found
+                check(app, parsed, key, scope, fail_open, policy[0])
             return app.ensure_sync(view)(*args, **kwargs)
 
         limited.rate_limits = limits  # type: ignore[attr-defined]
@@ -424,6 +435,7 @@ def check(
     key: str | t.Callable[[], t.Any],
     scope: str | None,
     fail_open: bool,
+    policy: str | None = None,
 ) -> None:
     """Count this request; raise :class:`RateLimited` when a limit is exceeded."""
     who = _key_value(app, key)
@@ -437,7 +449,7 @@ def check(
     except (StorageError, sqlite3.Error, OSError) as exc:
         _storage_down(app, exc, fail_open)
         return
-    headers = _headers(counts)
+    headers = _headers(counts, policy or policy_header(items))
     over = [reset for item, count, reset in counts if count > item.amount]
     if over:
         raise RateLimited(max(1, math.ceil(max(over) - time.time())), headers)
