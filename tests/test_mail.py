@@ -296,13 +296,13 @@ def test_later_eager_sends_and_retries(mail_app, smtp, celery_eager, mail_outbox
 WORKER_APP = '''
 import os
 from batteries import Batteries
-from batteries.mail import register_task
+from batteries.mail import share_task
 
+share_task()  # as a tasks.py would: the worker's Celery app gets the mail task
 app = Batteries(__name__, instance_path=os.environ["MAIL_INSTANCE"])
 app.config["MAIL_URL"] = os.environ["MAIL_TEST_URL"]
 app.config["MAIL_DEFAULT_SENDER"] = "worker@example.com"
 app.config["CELERY"] = {"task_default_queue": os.environ["MAIL_QUEUE"]}
-register_task(app.celery)
 '''
 
 

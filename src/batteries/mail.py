@@ -356,29 +356,46 @@ def _send_later(raw: str) -> str:
     return str(message["Message-ID"])
 
 
-def mail_task(app: Flask) -> t.Any:
-    """The Celery task of ``send_mail(later=True)`` on ``app.celery``, registered on first use.
+#: Options of the mail task: JSON, retried on MailError with exponential backoff and jitter.
+TASK_OPTIONS: dict[str, t.Any] = {
+    "name": TASK_NAME,
+    "autoretry_for": (MailError,),
+    "retry_backoff": True,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    "max_retries": MAX_RETRIES,
+    "serializer": "json",
+}
+_shared: list[t.Any] = []
 
-    A worker needs it registered too: :func:`register_task` does it (called by the tasks
-    battery when it builds ``app.celery``, or by the app's own code).
-    """
+
+def mail_task(app: Flask) -> t.Any:
+    """The Celery task of ``send_mail(later=True)`` on ``app.celery``, registered on first use."""
     return register_task(app.celery)  # type: ignore[attr-defined]
 
 
 def register_task(celery_app: t.Any) -> t.Any:
     """Register the mail task on ``celery_app`` (idempotent); return it."""
-    found = celery_app.tasks.get(TASK_NAME) if celery_app.finalized else None
+    found = celery_app.tasks.get(TASK_NAME)
     if found is not None:
         return found
-    return celery_app.task(
-        name=TASK_NAME,
-        autoretry_for=(MailError,),
-        retry_backoff=True,
-        retry_backoff_max=RETRY_BACKOFF_MAX,
-        retry_jitter=True,
-        max_retries=MAX_RETRIES,
-        serializer="json",
-    )(_send_later)
+    return celery_app.task(**TASK_OPTIONS)(_send_later)
+
+
+def share_task() -> None:
+    """Register the mail task on every Celery app of this process, now and to come.
+
+    A worker must know the task to run it: call this at import time in a module the worker
+    imports (the app's ``tasks.py``, next to its ``@shared_task`` functions)::
+
+        from batteries.mail import share_task
+
+        share_task()
+    """
+    if not _shared:
+        from celery import shared_task
+
+        _shared.append(shared_task(**TASK_OPTIONS)(_send_later))
 
 
 # -- checks --------------------------------------------------------------------------------
@@ -412,4 +429,5 @@ __all__ = [
     "outbox",
     "register_task",
     "send_mail",
+    "share_task",
 ]
