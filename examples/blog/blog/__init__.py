@@ -1,10 +1,10 @@
 """The Flask tutorial's blog, grown up on Batteries.
 
 Every battery working together: logins, posts in SQLAlchemy, WTForms with CSRF, flashes, an image
-upload with a progress bar, a cached index, a Celery task (a digest e-mail written to the
-instance folder), English and German URLs, and a JSON API whose delete is reachable from an HTML
-form through method override. With no configuration it runs on SQLite, a filesystem cache and
-the embedded SQLite broker, all in ``instance/``.
+upload with a progress bar, a cached index, a Celery task (a digest e-mail sent with
+``send_mail``, logged to the console in debug), English and German URLs, and a JSON API whose
+delete is reachable from an HTML form through method override. With no configuration it runs on
+SQLite, a filesystem cache and the embedded SQLite broker, all in ``instance/``.
 
 Run it: ``batteries --app blog run --debug`` from ``examples/blog`` (``scripts/demo`` does it).
 """
@@ -28,6 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
         LOGIN_VIEW="auth.login",
         UPLOAD_ALLOWED_EXTENSIONS={"png", "jpg", "jpeg", "gif", "webp"},
         CELERY={"task_ignore_result": False},
+        MAIL_DEFAULT_SENDER="Blog <blog@example.invalid>",
     )
     if config:
         app.config.update(config)
