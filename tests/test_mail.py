@@ -170,8 +170,7 @@ def test_defaults_by_mode(tmp_path, caplog):
     with app.app_context(), caplog.at_level(logging.INFO, logger=app.logger.name):
         send_mail("b@example.com", "Console subject", "body")
     assert "Console subject" in caplog.text
-    problems = [p for p in run(app, DEPLOY_CHECKS) if p.key == "MAIL_URL"]
-    assert problems and "not set" in problems[0].message
+    assert not [p for p in run(app, DEPLOY_CHECKS) if p.key == "MAIL_URL"]  # it may send none
     for url, word in (("console:", "console"), ("memory:", "memory")):
         app.config["MAIL_URL"] = url
         [problem] = [p for p in run(app, DEPLOY_CHECKS) if p.key == "MAIL_URL"]

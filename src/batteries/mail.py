@@ -23,7 +23,8 @@ Backends, by ``MAIL_URL``:
   message), ``memory:`` (kept in :func:`outbox`; the ``mail_outbox`` pytest fixture).
 
 Unset, it is ``memory:`` under ``TESTING``, ``console:`` in debug, and otherwise ``send_mail``
-raises :class:`MailError` naming ``MAIL_URL`` (``batteries check --deploy`` reports it too).
+raises :class:`MailError` naming ``MAIL_URL``. ``batteries check --deploy`` reports a
+``console:`` or ``memory:`` backend (E030).
 
 Config: ``MAIL_URL``, ``MAIL_DEFAULT_SENDER``, ``MAIL_TIMEOUT``.
 """
@@ -402,9 +403,11 @@ def share_task() -> None:
 
 
 def _backend_in_production(app: Flask) -> Found:
+    # Unset is not reported: an app that sends no mail needs none, and one that does gets an
+    # error naming MAIL_URL at its first send_mail().
     url = MAIL_URL.get(app)
     if not url:
-        return "not set: send_mail() raises (memory: under TESTING, console: in debug only)"
+        return None
     scheme = str(url).partition(":")[0].lower()
     if scheme in ("console", "memory"):
         return f"{scheme}: keeps mail on this machine; nobody receives it"
