@@ -32,17 +32,10 @@ Config: ``MAIL_URL``, ``MAIL_DEFAULT_SENDER``, ``MAIL_TIMEOUT``.
 from __future__ import annotations
 
 import logging
-import mimetypes
 import os
-import smtplib
-import ssl
 import typing as t
 import uuid
 from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import formatdate, getaddresses, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
@@ -52,6 +45,8 @@ from .config import Setting
 from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from email.message import EmailMessage
+
     from flask import Flask
 
 log = logging.getLogger(__name__)
@@ -122,6 +117,8 @@ def _addresses(name: str, value: str | t.Iterable[str] | None) -> list[str]:
 
 
 def _attach(message: EmailMessage, item: t.Any) -> None:
+    import mimetypes
+
     if isinstance(item, (str, os.PathLike)):
         path = os.fspath(item)
         with open(path, "rb") as f:
@@ -175,6 +172,10 @@ def build_message(
     attachments: t.Iterable[t.Any] = (),
 ) -> EmailMessage:
     """The message :func:`send_mail` sends (needs an app context), with its ``Message-ID``."""
+    from email import policy
+    from email.message import EmailMessage
+    from email.utils import formatdate, getaddresses, make_msgid
+
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     if template is not None:
         body, rendered_html = _render(template, context or {})
@@ -296,6 +297,8 @@ def deliver(app: Flask, message: EmailMessage, url: str | None = None) -> None:
 
 
 def _write_file(folder: str, message: EmailMessage) -> None:
+    from email.utils import formatdate
+
     folder = unquote(folder)
     os.makedirs(folder, exist_ok=True)
     name = f"{formatdate(usegmt=True)[5:25].replace(' ', '-').replace(':', '')}-{uuid.uuid4().hex}.eml"
@@ -306,6 +309,9 @@ def _write_file(folder: str, message: EmailMessage) -> None:
 
 
 def _send_smtp(app: Flask, url: str, message: EmailMessage) -> None:
+    import smtplib
+    import ssl
+
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     secure = parts.scheme.lower() == "smtps"
@@ -349,6 +355,10 @@ def _send_smtp(app: Flask, url: str, message: EmailMessage) -> None:
 
 def _send_later(raw: str) -> str:
     """Body of the Celery task: parse the message back and deliver it in the app's context."""
+    from email import policy
+    from email.message import EmailMessage
+    from email.parser import BytesParser
+
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     message = t.cast(
         EmailMessage, BytesParser(_class=EmailMessage, policy=policy.SMTP).parsebytes(raw.encode())

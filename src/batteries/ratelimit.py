@@ -43,7 +43,6 @@ import math
 import os
 import random
 import re
-import sqlite3
 import threading
 import time
 import typing as t
@@ -86,7 +85,7 @@ CONFIG = (RATELIMIT_URL, TRUSTED_PROXIES)
 SQLITE_FILE = "ratelimit.sqlite"
 _ONE = r"\s*[0-9]+\s*(?:/|per)\s*(?:[0-9]+\s*)?(?:second|minute|hour|day|month|year)s?\s*"
 #: What ``limits.parse_many`` accepts, checked at decoration time without importing it.
-LIMITS_RE = re.compile(rf"{_ONE}(?:[,;|]{_ONE})*", re.IGNORECASE)
+LIMITS_PATTERN = rf"{_ONE}(?:[,;|]{_ONE})*"
 #: Seconds a Redis server may take to answer before the request goes on without a limit.
 REDIS_TIMEOUT = 0.5
 #: At most one "storage down" warning per app in this many seconds.
@@ -103,6 +102,8 @@ def sqlite_storage_class() -> type:
     """``SQLiteStorage``, defined on first use (``limits`` is imported only when needed)."""
     if _sqlite_class:
         return _sqlite_class[0]
+    import sqlite3
+
     from limits.storage import Storage
 
     class SQLiteStorage(Storage):
@@ -399,7 +400,7 @@ def rate_limit(
     ``limits`` is one or more ``N/unit`` separated by ``;`` (``5/minute; 100/day``,
     ``10 per 30 seconds``); a bad string raises ``ValueError`` at decoration time.
     """
-    if not isinstance(limits, str) or not LIMITS_RE.fullmatch(limits):
+    if not isinstance(limits, str) or not re.fullmatch(LIMITS_PATTERN, limits, re.IGNORECASE):
         raise ValueError(
             f"rate_limit: {limits!r} is not a list of limits like '5/minute; 100/day'"
         )
@@ -442,6 +443,8 @@ def check(
     if who is None:
         return
     identifiers = (app_identity(app), scope or request.endpoint or request.path, who)
+    import sqlite3
+
     from limits.errors import StorageError
 
     try:
