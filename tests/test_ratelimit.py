@@ -160,6 +160,18 @@ def test_sqlite_default_shared_between_apps_and_private(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_sqlite_damaged_file_is_made_anew(tmp_path, caplog):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "ratelimit.sqlite").write_bytes(b"this is no database " * 400)
+    app = Batteries("rl", root_path=str(tmp_path), instance_path=str(instance))
+    client = limited_app(app, "2/minute").test_client()
+    with caplog.at_level(logging.WARNING, logger="batteries.ratelimit"):
+        assert [client.get("/hit").status_code for _ in range(3)] == [200, 200, 429]
+    assert "damaged" in caplog.text
+    assert stat.S_IMODE((instance / "ratelimit.sqlite").stat().st_mode) == 0o600
+
+
 def test_sqlite_down_fails_open_with_a_warning_or_closed(tmp_path, caplog):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the instance folder should be")

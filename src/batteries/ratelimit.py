@@ -113,6 +113,10 @@ def sqlite_storage_class() -> type:
         takes the write lock for the statement (``busy_timeout`` waits for it), so processes
         counting at once never lose a hit. The expiry of the last counted key is remembered, so
         the headers cost no second query. ``limits`` ships no file storage; this is it.
+
+        Counts are worth nothing after a reboot, so commits are not synced to disk
+        (``synchronous=OFF``: a process that dies cannot hurt the file, a power cut can); a
+        file found damaged is deleted and made again, the counts starting over.
         """
 
         STORAGE_SCHEME = ["batteries+sqlite"]
@@ -130,6 +134,17 @@ def sqlite_storage_class() -> type:
             found = getattr(self.local, "conn", None)
             if found is not None and found[0] == os.getpid():
                 return t.cast(sqlite3.Connection, found[1])
+            try:
+                conn = self.open()
+            except sqlite3.DatabaseError as exc:
+                if not self.damaged(exc):
+                    raise
+                self.forget()
+                conn = self.open()
+            self.local.conn = (os.getpid(), conn)
+            return conn
+
+        def open(self) -> sqlite3.Connection:
             folder = os.path.dirname(self.path)
             if folder:
                 os.makedirs(folder, exist_ok=True)
@@ -137,16 +152,46 @@ def sqlite_storage_class() -> type:
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                    check_same_thread=False)  # fmt: skip
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL, "
-                "expires REAL NOT NULL) WITHOUT ROWID"
-            )
-            self.local.conn = (os.getpid(), conn)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=OFF")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "
+                    "count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
+                )
+            except BaseException:
+                conn.close()
+                raise
             return conn
 
+        @staticmethod
+        def damaged(exc: Exception) -> bool:
+            text = str(exc).lower()
+            return "malformed" in text or "not a database" in text
+
+        def forget(self) -> None:
+            """Close this thread's connection and delete the damaged file."""
+            found = getattr(self.local, "conn", None)
+            self.local.conn = None
+            if found is not None:
+                found[1].close()
+            log.warning("Rate-limit file %s was damaged: made anew", self.path)
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(self.path + suffix)
+                except FileNotFoundError:
+                    pass
+
         def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+            try:
+                return self.count(key, expiry, amount)
+            except sqlite3.DatabaseError as exc:
+                if not self.damaged(exc):
+                    raise
+                self.forget()
+                return self.count(key, expiry, amount)
+
+        def count(self, key: str, expiry: int, amount: int) -> int:
             now = time.time()
             conn = self.connection()
             row = conn.execute(
