@@ -191,11 +191,12 @@ def test_sqlite_down_fails_open_with_a_warning_or_closed(tmp_path, caplog):
 
 
 def test_redis_down_fails_open(app, caplog):
-    app.config["RATELIMIT_URL"] = f"redis://127.0.0.1:{spare_port()}/0"
+    app.config["RATELIMIT_URL"] = f"redis://:hunter2@127.0.0.1:{spare_port()}/0"
     client = limited_app(app, "1/minute").test_client()
     with caplog.at_level(logging.WARNING, logger="batteries.ratelimit"):
         assert [client.get("/hit").status_code for _ in range(2)] == [200, 200]
-    assert "RATELIMIT_URL" in caplog.text
+    assert "RATELIMIT_URL" in caplog.text and "***" in caplog.text
+    assert "hunter2" not in caplog.text
 
 
 @needs_redis

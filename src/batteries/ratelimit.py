@@ -402,13 +402,25 @@ def _headers(
     ]
 
 
+def _masked(url: str) -> str:
+    """``url`` with its password hidden."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
 def _storage_down(app: Flask, exc: Exception, fail_open: bool) -> None:
     state = state_of(app, RateLimitState)
     now = time.monotonic()
     if now - state.warned_at >= WARN_EVERY:
         state.warned_at = now
         log.warning(
-            "Rate limits not counted: the store of RATELIMIT_URL (%s) failed: %s", state.url, exc
+            "Rate limits not counted: the store of RATELIMIT_URL (%s) failed: %s",
+            _masked(state.url),
+            exc,
         )
     if not fail_open:
         raise ServiceUnavailable(
