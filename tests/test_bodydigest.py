@@ -859,7 +859,9 @@ def test_client_disconnect_mid_upload_through_a_real_server(app):
     steps=st.lists(
         st.tuples(
             st.sampled_from(["read", "readinto", "readline", "readall"]),
-            st.integers(min_value=0, max_value=100_000),
+            # from 1: Werkzeug's LimitedStream takes a read of 0 bytes for a client that hung
+            # up (ClientDisconnected), on plain Flask too
+            st.integers(min_value=1, max_value=100_000),
         ),
         max_size=8,
     ),

@@ -29,6 +29,9 @@ def test_creates_the_package(tmp_path):
         "demo/templates/auth/login.html",
         "tests/conftest.py",
         "tests/test_app.py",
+        "tests/test_accounts.py",
+        "demo/templates/mail/reset.txt",
+        "demo/templates/auth/reset.html",
     ):
         assert (target / name).is_file(), name
     text = "".join(p.read_text() for p in target.rglob("*") if p.is_file())

@@ -348,8 +348,8 @@ def test_deploy_checks(app, tmp_path):
     app.config["LANGUAGES"] = ["en", "de", "pt-BR"]
     found = checks.run(app, DEPLOY_CHECKS)
     assert [(p.id, p.message.split(" has")[0]) for p in found] == [
-        ("batteries.W160", "'de'"),
-        ("batteries.W160", "'pt-BR'"),
+        ("batteries.W034", "'de'"),
+        ("batteries.W034", "'pt-BR'"),
     ]
     mo = write_catalog(tmp_path / "translations", "pt", {"Hello": "Olá"})
     po = mo.with_suffix(".po")
@@ -357,8 +357,8 @@ def test_deploy_checks(app, tmp_path):
     os.utime(po, ns=(0, os.stat(mo).st_mtime_ns + 10**9))
     found = checks.run(app, DEPLOY_CHECKS)
     assert [(p.id, p.key) for p in found] == [
-        ("batteries.W160", "LANGUAGES"),  # de still missing; pt-BR reads pt
-        ("batteries.W161", "TRANSLATIONS_DIR"),
+        ("batteries.W034", "LANGUAGES"),  # de still missing; pt-BR reads pt
+        ("batteries.W035", "TRANSLATIONS_DIR"),
     ]
     assert "messages.po differs from its .mo" in found[1].message
 

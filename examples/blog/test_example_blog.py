@@ -6,6 +6,8 @@ import io
 import os
 import re
 
+from batteries.mail import outbox
+
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
     b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
@@ -168,7 +170,7 @@ def test_index_is_cached_for_anonymous_visitors(blog_app, blog_client):
     assert hits, "the second anonymous visit should come from the cache"
 
 
-def test_digest_task_writes_to_outbox(blog_app, blog_client, csrf_from):
+def test_digest_task_sends_mail(blog_app, blog_client, csrf_from):
     register(blog_client, csrf_from)
     login(blog_client, csrf_from)
     write_post(blog_client, csrf_from, title="Digest me")
@@ -178,11 +180,12 @@ def test_digest_task_writes_to_outbox(blog_app, blog_client, csrf_from):
     assert response.status_code == 202
     status = blog_client.get(response.json["status_url"]).json
     assert status["ready"] is True and status["successful"] is True
-    outbox = os.path.join(blog_app.instance_path, "outbox")
-    (name,) = os.listdir(outbox)
-    assert status["value"] == name
-    with open(os.path.join(outbox, name), encoding="utf-8") as f:
-        assert "Digest me by ada" in f.read()
+    (message,) = outbox(blog_app)  # TESTING: the memory backend
+    assert status["value"] == message["Message-ID"]
+    assert message["To"] == "ada@example.invalid"
+    assert message["From"] == "Blog <blog@example.invalid>"
+    assert "- Digest me by ada" in message.get_body(("plain",)).get_content()
+    assert "<li>Digest me by ada</li>" in message.get_body(("html",)).get_content()
 
 
 def test_security_headers_and_favicon(blog_client):

@@ -33,8 +33,10 @@ from . import (
     errors,
     headers,
     i18n,
+    mail,
     migrations,
     mongo,
+    ratelimit,
     spa,
     sqla,
     sqlite,
@@ -74,6 +76,8 @@ BATTERIES: tuple[t.Any, ...] = (
     sqlite,
     mongo,
     i18n,
+    mail,
+    ratelimit,
 )
 
 #: Every configuration key Batteries knows, with its default and meaning.

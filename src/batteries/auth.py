@@ -77,6 +77,7 @@ from . import csrf, signals
 from .checks import Check
 from .config import Setting
 from .state import state_of
+from .tokens import make_token, read_token
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -213,8 +214,13 @@ def uses_login(app: Flask) -> bool:
     return state_of(app, AuthState).user_loader is not None
 
 
+def get_user_loader(app: Flask) -> UserLoader | None:
+    """The function registered with ``@app.user_loader``, or None."""
+    return state_of(app, AuthState).user_loader
+
+
 def _get_loader(app: Flask) -> UserLoader:
-    loader = state_of(app, AuthState).user_loader
+    loader = get_user_loader(app)
     if loader is None:
         raise RuntimeError(
             "No user loader: decorate a function that takes a user id and returns the user "
@@ -599,6 +605,8 @@ __all__ = [
     "login_required",
     "login_user",
     "logout_user",
+    "make_token",
+    "read_token",
     "safe_next",
     "user_loader",
 ]

@@ -159,14 +159,14 @@ def _stale_catalogs(app: Flask) -> list[str]:
 
 DEPLOY_CHECKS = (
     Check(
-        "batteries.W160",
+        "batteries.W034",
         "warning",
         "LANGUAGES",
         "run 'batteries i18n init LANG', translate, 'batteries i18n compile' (or drop the language)",
         _languages_without_catalog,
     ),
     Check(
-        "batteries.W161",
+        "batteries.W035",
         "warning",
         "TRANSLATIONS_DIR",
         "run 'batteries i18n compile' when building or deploying",

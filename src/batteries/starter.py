@@ -4,7 +4,10 @@ The project made is an application factory (``create_app(config=None)``) with tw
 (``auth``, ``main``) in their own modules, SQLAlchemy models and their first migration
 (generated from them, in ``<name>/migrations``), forms with CSRF, templates that extend
 ``batteries/base.html``, a Celery task, an ``env.example`` and a ``tests/`` folder whose tests
-pass right after creation (one checks that the migrations match the models). ``CSRF_PROTECT_ALL`` and ``SECURITY_HEADERS`` are on.
+pass right after creation (one checks that the migrations match the models). Its accounts:
+register with e-mail confirmation, a rate-limited login with remember-me, logout, and password
+reset by mail (the same answer for known and unknown addresses; the new password ends every
+other session and remember cookie). ``CSRF_PROTECT_ALL`` and ``SECURITY_HEADERS`` are on.
 
 It refuses a name that is not a Python identifier (or is a keyword, or shadows a module Python or
 Batteries already imports) and never writes into a folder that exists.

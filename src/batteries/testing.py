@@ -209,3 +209,33 @@ def celery_eager(app: Flask) -> t.Iterator[t.Any]:
         yield celery_app
     finally:
         celery_app.conf.update(saved)
+
+
+# -- mail_outbox (added by the mail battery, batteries.mail) --------------------------------
+
+
+@pytest.fixture
+def mail_outbox(app: Flask) -> t.Iterator[list[t.Any]]:
+    """The messages ``send_mail()`` sent during the test (``email.message.EmailMessage``).
+
+    ``MAIL_URL`` is ``memory:`` for the test (restored afterwards) and the outbox starts empty::
+
+        def test_reset_mail(client, mail_outbox):
+            client.post("/auth/reset", data={"email": "ann@example.com"})
+            assert mail_outbox[0]["To"] == "ann@example.com"
+    """
+    from batteries.mail import outbox
+
+    box = outbox(app)
+    missing = object()
+    saved = app.config.get("MAIL_URL", missing)
+    app.config["MAIL_URL"] = "memory:"
+    box.clear()
+    try:
+        yield box
+    finally:
+        box.clear()
+        if saved is missing:
+            app.config.pop("MAIL_URL", None)
+        else:
+            app.config["MAIL_URL"] = saved

@@ -1,11 +1,11 @@
 """The Flask tutorial's blog, grown up on Batteries.
 
 Every battery working together: logins, posts in SQLAlchemy, WTForms with CSRF, flashes, an image
-upload with a progress bar, a cached index, a Celery task (a digest e-mail written to the
-instance folder), English, German and French pages (gettext catalogs in
-``blog/translations``, language in the URL), and a JSON API whose delete is reachable from an HTML
-form through method override. With no configuration it runs on SQLite, a filesystem cache and
-the embedded SQLite broker, all in ``instance/``.
+upload with a progress bar, a cached index, a Celery task (a digest e-mail sent with
+``send_mail``, logged to the console in debug), English, German and French pages (gettext
+catalogs in ``blog/translations``, language in the URL), and a JSON API whose delete is reachable
+from an HTML form through method override. With no configuration it runs on SQLite, a filesystem
+cache and the embedded SQLite broker, all in ``instance/``.
 
 Run it: ``batteries --app blog run --debug`` from ``examples/blog`` (``scripts/demo`` does it).
 """
@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
         UPLOAD_ALLOWED_EXTENSIONS={"png", "jpg", "jpeg", "gif", "webp"},
         CELERY={"task_ignore_result": False},
         LANGUAGES=list(LANGUAGES),
+        MAIL_DEFAULT_SENDER="Blog <blog@example.invalid>",
     )
     if config:
         app.config.update(config)

@@ -7,6 +7,7 @@ from flask import g, redirect, render_template, url_for
 from batteries import Blueprint, db, flash, login_user, logout_user
 from batteries.auth import check_password, hash_password, safe_next
 from batteries.i18n import _, localize
+from batteries.ratelimit import rate_limit
 
 from . import LANGUAGES
 from .forms import LoginForm, RegisterForm
@@ -33,6 +34,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limit("5/minute; 100/day", methods=["POST"])
 def login():
     form = LoginForm()
     if form.validate_on_submit():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from batteries import Batteries, db
@@ -14,6 +15,8 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
         CSRF_PROTECT_ALL=True,
         SECURITY_HEADERS=True,
         LOGIN_VIEW="auth.login",
+        # Mail: set MAIL_URL (smtp://user:password@host:587?starttls=true) and a real sender.
+        MAIL_DEFAULT_SENDER="__project__ <noreply@example.com>",
     )
     if config:
         app.config.update(config)
@@ -25,6 +28,14 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
 
     @app.user_loader
     def load_user(user_id: str) -> models.User | None:
-        return db.session.get(models.User, int(user_id))
+        # "<id>.<password fingerprint>" (User.get_id): an id from before a password change
+        # (another browser's session or remember cookie) no longer loads anyone.
+        number, _, fingerprint = str(user_id).partition(".")
+        if not number.isdigit():
+            return None
+        user = db.session.get(models.User, int(number))
+        if user is None or not hmac.compare_digest(fingerprint, user.password_fingerprint()):
+            return None
+        return user
 
     return app

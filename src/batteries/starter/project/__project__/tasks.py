@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from batteries import db
+from batteries.mail import share_task as share_mail_task
 from celery import shared_task
 
 from .models import Note
@@ -17,3 +18,7 @@ def count_words(note_id: int) -> int | None:
     note.words = len(note.body.split())
     db.session.commit()
     return note.words
+
+
+# send_mail(..., later=True) runs Batteries' mail task: register it with the worker too.
+share_mail_task()

@@ -43,3 +43,32 @@ def csrf_token(client, url):
     marker = 'name="csrf_token" type="hidden" value="'
     start = html.index(marker) + len(marker)
     return html[start : html.index('"', start)]
+
+
+def link_in(message):
+    """The first http(s) link in the text part of a sent ``message``."""
+    text = message.get_body(("plain",)).get_content()
+    return next(word for word in text.split() if word.startswith(("http://", "https://")))
+
+
+def register(client, name="ada", email="ada@example.com", password="correct horse"):
+    token = csrf_token(client, "/auth/register")
+    data = {"username": name, "email": email, "password": password, "confirm": password}
+    return client.post("/auth/register", data={**data, "csrf_token": token})
+
+
+def log_in(client, name="ada", password="correct horse", remember=False):
+    token = csrf_token(client, "/auth/login")
+    data = {"username": name, "password": password, "csrf_token": token}
+    if remember:
+        data["remember"] = "y"
+    return client.post("/auth/login", data=data)
+
+
+def register_and_login(client, outbox, name="ada", password="correct horse"):
+    """Register, follow the confirmation link from the mail, log in."""
+    assert register(client, name, f"{name}@example.com", password).status_code == 302
+    assert client.get(link_in(outbox[-1])).status_code == 302
+    response = log_in(client, name, password)
+    assert response.status_code == 302
+    return response

@@ -7,22 +7,7 @@ from sqlalchemy import select
 
 from __project__.models import Note
 
-from .conftest import csrf_token
-
-
-def register_and_login(client, name="ada", password="correct horse"):
-    token = csrf_token(client, "/auth/register")
-    response = client.post(
-        "/auth/register",
-        data={"username": name, "password": password, "confirm": password, "csrf_token": token},
-    )
-    assert response.status_code == 302
-    token = csrf_token(client, "/auth/login")
-    response = client.post(
-        "/auth/login", data={"username": name, "password": password, "csrf_token": token}
-    )
-    assert response.status_code == 302
-    return response
+from .conftest import csrf_token, register_and_login
 
 
 def test_index_is_empty(client):
@@ -37,8 +22,8 @@ def test_new_note_needs_login(client):
     assert "/auth/login?next=" in response.headers["Location"]
 
 
-def test_register_login_and_write(app, client):
-    register_and_login(client)
+def test_register_login_and_write(app, client, mail_outbox):
+    register_and_login(client, mail_outbox)
     token = csrf_token(client, "/notes/new")
     response = client.post(
         "/notes/new", data={"title": "Hello", "body": "one two three", "csrf_token": token}
