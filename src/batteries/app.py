@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    htmx,
     mongo,
     spa,
     sqla,
@@ -65,6 +66,7 @@ BATTERIES: tuple[t.Any, ...] = (
     tasks,
     csrf,
     auth,
+    htmx,
     uploads,
     sqla,
     sqlite,
@@ -165,6 +167,9 @@ class Batteries(BatteriesScaffold, Flask):
                 return rv.response  # type: ignore[return-value]
             from flask import request
 
+            fragment = htmx.error_response(self, rv, request)  # htmx: a fragment, not a page
+            if fragment is not None:
+                return fragment
             if errors.should_render_json(rv, request):
                 return errors.json_error_response(self, rv, request)
         return super().make_response(rv)

@@ -46,7 +46,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
-from . import negotiation
+from . import htmx, negotiation
 from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum API)
     _CHUNK,
     DIGEST_ALGORITHMS,
@@ -362,6 +362,14 @@ class Request(FlaskRequest):
     @json_module.setter
     def json_module(self, value: t.Any) -> None:
         self.__dict__["_json_module"] = value
+
+    # -- htmx ----------------------------------------------------------------------------
+
+    @cached_property
+    def htmx(self) -> htmx.HtmxDetails:
+        """What htmx sent (``.target``, ``.trigger``, ``.boosted``...); falsy for other requests.
+        See :mod:`batteries.htmx`."""
+        return htmx.parse(self.environ)
 
 #: this battery adds no deploy checks (see batteries.checks)
 DEPLOY_CHECKS: tuple[Check, ...] = ()
