@@ -245,8 +245,11 @@ def deliver_flashes(response: Response) -> Response:
     requests (whole pages show flashes themselves) or answers that make htmx leave the page."""
     from flask import request
 
-    environ = request.environ
-    if environ.get("HTTP_HX_REQUEST") is None or not wants_fragment(request):
+    from .flashing import session_in_use
+
+    # Cheapest tests first: most requests leave at the first line, most htmx requests without
+    # a session (nothing can be waiting) at the session test.
+    if request.environ.get("HTTP_HX_REQUEST") is None:
         return response
     status = response.status_code
     if status < 200 or status in (204, 304) or 300 <= status < 400:
@@ -254,6 +257,8 @@ def deliver_flashes(response: Response) -> Response:
     if response.mimetype != "text/html" or response.is_streamed or response.direct_passthrough:
         return response
     if any(name in response.headers for name in _LEAVING_HEADERS):
+        return response
+    if not session_in_use() or not wants_fragment(request):
         return response
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     element = flash_element(app)
