@@ -42,11 +42,13 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, has_request_context
+from flask import current_app, has_request_context, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from .config import Setting
+from .flashing import render_flashes, session_in_use
+from .negotiation import accept_preference
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -133,8 +135,6 @@ def details(request: Request) -> HtmxDetails:
 
 
 def _prefers_json(request: Request) -> bool:
-    from .negotiation import accept_preference
-
     environ = request.environ
     return accept_preference(environ.get("HTTP_ACCEPT"), request.accept_mimetypes) is True
 
@@ -226,8 +226,6 @@ def error_response(app: Flask, error: object, request: Request) -> Response | No
 def flash_element(app: Flask) -> Markup:
     """The out-of-band element that carries the waiting flashes into the layout's flash area
     (``HTMX_FLASH_TARGET``), consuming them; empty when none are waiting."""
-    from .flashing import render_flashes, session_in_use
-
     selector = HTMX_FLASH_TARGET.get(app)
     if not selector or not session_in_use():
         return Markup("")
@@ -243,10 +241,6 @@ def deliver_flashes(response: Response) -> Response:
     """``after_request`` step: append :func:`flash_element` to the HTML answer of a fragment
     request. Not to redirects, empty answers (204, 304), streams, boosted or history-restore
     requests (whole pages show flashes themselves) or answers that make htmx leave the page."""
-    from flask import request
-
-    from .flashing import session_in_use
-
     # Cheapest tests first: most requests leave at the first line, most htmx requests without
     # a session (nothing can be waiting) at the session test.
     if request.environ.get("HTTP_HX_REQUEST") is None:
