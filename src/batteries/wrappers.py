@@ -46,7 +46,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream, get_input_stream
 
-from . import htmx, negotiation
+from . import negotiation
 from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum API)
     _CHUNK,
     DIGEST_ALGORITHMS,
@@ -61,6 +61,8 @@ from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum AP
 )
 from .checks import Check
 from .config import Setting
+from .htmx import HtmxDetails
+from .htmx import parse as parse_htmx
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -366,10 +368,10 @@ class Request(FlaskRequest):
     # -- htmx ----------------------------------------------------------------------------
 
     @cached_property
-    def htmx(self) -> htmx.HtmxDetails:
+    def htmx(self) -> HtmxDetails:
         """What htmx sent (``.target``, ``.trigger``, ``.boosted``...); falsy for other requests.
         See :mod:`batteries.htmx`."""
-        return htmx.parse(self.environ)
+        return parse_htmx(self.environ)
 
 #: this battery adds no deploy checks (see batteries.checks)
 DEPLOY_CHECKS: tuple[Check, ...] = ()
