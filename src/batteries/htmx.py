@@ -46,6 +46,7 @@ from flask import current_app, has_request_context, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
+from .checks import Check
 from .config import Setting
 from .flashing import render_flashes, session_in_use
 from .negotiation import accept_preference
@@ -64,7 +65,8 @@ HTMX_FLASH_TARGET = Setting(
 )
 
 CONFIG = (HTMX_FLASH_TARGET,)
-DEPLOY_CHECKS = ()
+#: this battery adds no deploy checks (see batteries.checks)
+DEPLOY_CHECKS: tuple[Check, ...] = ()
 
 #: The request headers a response built from them should ``Vary`` on.
 VARY_HEADERS = ("HX-Request", "HX-Boosted", "HX-History-Restore-Request")
