@@ -142,6 +142,122 @@ def test_templated_keeps_the_name(app):
     assert my_view.__name__ == "my_view"
 
 
+# -- render_block and @templated(block=...) --------------------------------------------------
+
+HX = {"HX-Request": "true"}
+
+LIST_PAGE = (
+    '{% extends "batteries/base.html" %}{% block title %}Items{% endblock %}'
+    "{% block nav %}<nav>nav for {{ who }}</nav>{% endblock %}"
+    "{% block content %}<ul id=\"items\">{% for i in items %}<li>{{ i }}</li>{% endfor %}</ul>"
+    "<p>{{ who }} {{ site }} {{ request.path }} {{ shout(who) }}</p>{% endblock %}"
+)
+
+
+@pytest.fixture
+def list_page(app, templates):
+    (templates / "list.html").write_text(LIST_PAGE)
+
+    @app.context_processor
+    def site():
+        return {"site": "Example", "who": "processor"}
+
+    app.jinja_env.globals["shout"] = lambda s: s.upper()
+    return templates
+
+
+def test_render_block_has_the_page_context(app, list_page):
+    from flask import template_rendered
+
+    from batteries.templating import render_block
+
+    seen = []
+
+    def record(sender, template, context, **kw):
+        seen.append(template.name)
+
+    template_rendered.connect(record, app)
+    with app.test_request_context("/things"):
+        html = render_block("list.html", "content", items=[1, 2], who="ada")
+        full = render_template("list.html", items=[1, 2], who="ada")
+    assert html == '<ul id="items"><li>1</li><li>2</li></ul><p>ada Example /things ADA</p>'
+    assert html in full and "<nav>" not in html and "<html" not in html
+    assert seen == ["list.html", "list.html"]
+
+
+def test_render_block_unknown_block_names_the_blocks(app, list_page):
+    from batteries.templating import render_block
+
+    with app.test_request_context("/"):
+        with pytest.raises(LookupError, match=r"no block 'sidebar' \(its own blocks: content, nav, title\)"):
+            render_block("list.html", "sidebar")
+
+
+def test_templated_block_fragment_for_htmx_only(app, list_page):
+    @app.route("/items")
+    @templated("list.html", block="content")
+    def items():
+        return {"items": ["a", "b"], "who": "grace"}, 200, {"X-Kind": "list"}
+
+    client = app.test_client()
+    page = client.get("/items")
+    fragment = client.get("/items", headers=HX)
+    boosted = client.get("/items", headers={**HX, "HX-Boosted": "true"})
+    restore = client.get("/items", headers={**HX, "HX-History-Restore-Request": "true"})
+    wants_json = client.get("/items", headers={**HX, "Accept": "application/json"})
+    for response in (page, boosted, restore, wants_json):
+        assert "<!doctype html>" in response.text and "<nav>nav for grace</nav>" in response.text
+    assert fragment.text.startswith('<ul id="items"><li>a</li>') and "<nav>" not in fragment.text
+    for response in (page, fragment, boosted, restore):
+        assert {"HX-Request", "HX-Boosted"} <= set(response.vary)
+        assert response.headers["X-Kind"] == "list" and response.status_code == 200
+
+
+def test_templated_block_passes_redirects_through(app, list_page):
+    @app.route("/go")
+    @templated("list.html", block="content")
+    def go():
+        return redirect("/items")
+
+    response = app.test_client().get("/go", headers=HX)
+    assert response.status_code == 302 and "HX-Request" not in response.vary
+
+
+def test_cached_keeps_page_and_fragment_apart(app, list_page):
+    from batteries import cached
+
+    app.config["CACHE_TYPE"] = "simple"
+    calls = []
+
+    @app.route("/plain")
+    @cached(timeout=60)
+    @templated("list.html", block="content")
+    def plain():
+        calls.append("plain")
+        return {"items": [len(calls)], "who": "p"}
+
+    @app.route("/keyed")
+    @cached(timeout=60, vary_on=["HX-Request", "HX-Boosted", "HX-History-Restore-Request"])
+    @templated("list.html", block="content")
+    def keyed():
+        calls.append("keyed")
+        return {"items": [len(calls)], "who": "k"}
+
+    client = app.test_client()
+    for path in ("/plain", "/keyed"):
+        for _ in range(2):
+            for headers in ({}, HX, {**HX, "HX-Boosted": "true"}, {}, HX):
+                body = client.get(path, headers=headers).text
+                is_page = "<!doctype html>" in body
+                assert is_page == (headers.get("HX-Request") is None or "HX-Boosted" in headers)
+                assert ("<nav>" in body) == is_page
+    # The keyed view was rendered once per variant (page, fragment, boosted page), then served
+    # from the cache. The plain one: 10 renders while @cached keys on the path alone (the Vary
+    # keeps such answers out of the cache), 3 where @cached adds the Vary'd headers to its key.
+    assert calls.count("keyed") == 3
+    assert calls.count("plain") in (3, 10)
+
+
 # -- base.html -----------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from . import (
     ctx,
     errors,
     headers,
+    htmx,
     i18n,
     mail,
     migrations,
@@ -70,6 +71,7 @@ BATTERIES: tuple[t.Any, ...] = (
     tasks,
     csrf,
     auth,
+    htmx,
     uploads,
     sqla,
     migrations,
@@ -188,6 +190,9 @@ class Batteries(BatteriesScaffold, Flask):
                 return rv.response  # type: ignore[return-value]
             from flask import request
 
+            fragment = htmx.error_response(self, rv, request)  # htmx: a fragment, not a page
+            if fragment is not None:
+                return fragment
             if errors.should_render_json(rv, request):
                 return errors.json_error_response(self, rv, request)
             if errors.should_render_html(self, rv):

@@ -474,10 +474,13 @@ def _unauthorized() -> t.Any:
     json_client = getattr(request, "wants_json", None)
     if json_client is None:
         json_client = wants_json(request)
-    if json_client or not login_view:
+    from . import htmx  # an htmx request: HX-Redirect to the login page, back to the page after
+
+    htmx_page = htmx.wants_html(request)
+    if (json_client and not htmx_page) or not login_view:
         abort(401, description=UNAUTHORIZED_MESSAGE)
     try:
-        target = url_for(login_view, next=next_url())
+        target = url_for(login_view, next=htmx.current_page(request) if htmx_page else next_url())
     except BuildError as exc:
         raise LoginViewError(
             f"@login_required cannot send visitors to the login page: LOGIN_VIEW is "
@@ -485,7 +488,8 @@ def _unauthorized() -> t.Any:
             f"app.config['LOGIN_VIEW'] to the endpoint of your login view (e.g. 'auth.login' "
             f"for a view 'login' on a blueprint 'auth'), or to None to answer 401."
         ) from exc
-    return redirect(target, 302)  # said explicitly: Flask 3.2's default is 303
+    # the code said explicitly: Flask 3.2's default is 303
+    return htmx.login_redirect(target) if htmx_page else redirect(target, 302)
 
 
 #: Characters left as they are when the path is percent-encoded for ``next`` (RFC 3986 pchar).

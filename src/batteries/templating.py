@@ -6,7 +6,8 @@ overrides any of them by shipping a file of the same name. They are not listed b
 ``jinja_env.list_templates()``: that lists the app's templates only, as with Flask.
 
 It also holds :func:`templated` (Flask's "View Decorators" pattern: a view returns a dict, a
-template renders it) and the Jinja globals every Batteries app has:
+template renders it), :func:`render_block` (one block of a template, for htmx and other
+HTML-over-the-wire requests) and the Jinja globals every Batteries app has:
 
 - ``batteries_js_url()``: the stable URL of ``batteries.js``;
 - ``batteries_favicon_url()``: ``/favicon.ico`` when the static folder has one, else None;
@@ -27,11 +28,13 @@ import time
 import typing as t
 
 from flask import (
+    before_render_template,
     current_app,
     has_app_context,
     has_request_context,
     render_template,
     request,
+    template_rendered,
 )
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from jinja2.utils import htmlsafe_json_dumps
@@ -211,7 +214,42 @@ def js_urls(*endpoints: str) -> Markup:
 # -- @templated ----------------------------------------------------------------------------
 
 
-def templated(template: str | None = None) -> t.Callable[[F], F]:
+def render_block(template: str, block: str, **context: t.Any) -> str:
+    """Render only ``block`` of ``template``, with the context the whole page would have.
+
+    The context is built as for ``render_template``: the values given, the app's and
+    blueprints' context processors (``request``, ``g``, ``current_user``...) and the Jinja
+    globals; Flask's ``before_render_template``/``template_rendered`` signals are sent. Example::
+
+        @app.post("/items/<int:id>")
+        def save(id):
+            item = update_item(id, request.form)
+            if request.htmx:
+                return render_block("items/show.html", "item", item=item)
+            return redirect(url_for("show", id=id))
+
+    The block runs on its own: what it uses must come from the context or be imported or set
+    inside the block (a template's top-level ``{% set %}`` and ``{% from ... import %}`` are not
+    run), and ``{{ super() }}`` is not available. The block must be defined in ``template``
+    itself (not only in a layout it extends). Raises ``LookupError`` naming the blocks it has.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    found = app.jinja_env.get_or_select_template(template)
+    render = found.blocks.get(block)
+    if render is None:
+        names = ", ".join(sorted(found.blocks)) or "none"
+        raise LookupError(
+            f"render_block: template {found.name!r} defines no block {block!r} "
+            f"(its own blocks: {names})"
+        )
+    app.update_template_context(context)
+    before_render_template.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)
+    body = found.environment.concat(render(found.new_context(context)))  # type: ignore[attr-defined]
+    template_rendered.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)
+    return str(body)
+
+
+def templated(template: str | None = None, *, block: str | None = None) -> t.Callable[[F], F]:
     """Render the view's dict with a template: Flask's "View Decorators" ``templated`` pattern.
 
     The view returns a dict (or None, meaning ``{}``), optionally with a status and headers as
@@ -224,13 +262,18 @@ def templated(template: str | None = None) -> t.Callable[[F], F]:
         @templated()             # renders "index.html"
         def index():
             return {"items": load_items()}
+
+    With ``block="content"``, a non-boosted htmx request (``request.htmx``, not a history
+    restore) gets only that block (:func:`render_block`) and every rendered answer says
+    ``Vary: HX-Request, HX-Boosted, HX-History-Restore-Request``, so a cache (and ``@cached``)
+    keeps the page and its fragment apart.
     """
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
             rv = current_app.ensure_sync(view)(*args, **kwargs)
-            return _render(template, rv)
+            return _render(template, rv, block)
 
         return t.cast(F, wrapper)
 
@@ -239,7 +282,7 @@ def templated(template: str | None = None) -> t.Callable[[F], F]:
     return decorator
 
 
-def _render(template: str | None, rv: t.Any) -> t.Any:
+def _render(template: str | None, rv: t.Any, block: str | None = None) -> t.Any:
     extra: tuple[t.Any, ...] = ()
     if isinstance(rv, tuple) and rv and (rv[0] is None or isinstance(rv[0], dict)):
         rv, extra = rv[0], rv[1:]
@@ -253,5 +296,15 @@ def _render(template: str | None, rv: t.Any) -> t.Any:
         if not endpoint:
             raise RuntimeError("@templated() without a template name needs a routed request")
         name = endpoint.replace(".", "/") + ".html"
-    body = render_template(name, **rv)
-    return (body, *extra) if extra else body
+    if block is None:
+        body = render_template(name, **rv)
+        return (body, *extra) if extra else body
+    from . import htmx
+
+    if htmx.wants_fragment(request):
+        body = render_block(name, block, **rv)
+    else:
+        body = render_template(name, **rv)
+    # A response now, so the Vary is there for whatever wraps the view (@cached keys on it).
+    response = current_app.make_response((body, *extra) if extra else body)
+    return htmx.vary(response)

@@ -62,6 +62,8 @@ from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum AP
 )
 from .checks import Check
 from .config import Setting
+from .htmx import HtmxDetails
+from .htmx import parse as parse_htmx
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -407,6 +409,14 @@ class Request(FlaskRequest):
     @json_module.setter
     def json_module(self, value: t.Any) -> None:
         self.__dict__["_json_module"] = value
+
+    # -- htmx ----------------------------------------------------------------------------
+
+    @cached_property
+    def htmx(self) -> HtmxDetails:
+        """What htmx sent (``.target``, ``.trigger``, ``.boosted``...); falsy for other requests.
+        See :mod:`batteries.htmx`."""
+        return parse_htmx(self.environ)
 
 
 #: this battery adds no deploy checks (see batteries.checks)
