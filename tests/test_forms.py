@@ -468,3 +468,49 @@ def test_flask_wtf_still_works_beside_batteries_forms(app):
     }
     with client.session_transaction() as sess:
         assert "csrf_token" in sess and "_batteries_csrf" in sess  # separate session keys
+
+
+# -- a refused token is seen, logged and translated (#16, #18) --------------------------------
+
+
+def _rerendering_view(app):
+    @app.route("/page-form", methods=["GET", "POST"])
+    def page_form():
+        form = NameForm()
+        if form.validate_on_submit():
+            return "saved"
+        return render_template_string(
+            "<form method=post>{{ form.hidden_tag() }}{{ form.name() }}</form>", form=form
+        )
+
+
+def test_missing_token_is_shown_on_the_rerendered_page_and_logged(app, caplog):
+    _rerendering_view(app)
+    client = app.test_client()
+    client.get("/page-form")
+    with caplog.at_level("WARNING", logger="batteries.csrf"):
+        response = client.post("/page-form", data={"name": "Ada"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert '<ul class="form-errors" role="alert"><li>The CSRF token is missing.</li></ul>' in html
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "CSRF check failed for POST /page-form: missing" in caplog.records[0].getMessage()
+    # no error, no list
+    assert "form-errors" not in client.get("/page-form").get_data(as_text=True)
+
+
+def test_token_and_wtforms_messages_in_the_request_locale(app):
+    from batteries.i18n import force_locale
+
+    _rerendering_view(app)
+    app.config["LANGUAGES"] = ["en", "de", "fr"]
+    client = app.test_client()
+    client.get("/page-form")
+    html = client.post(
+        "/page-form", data={"name": ""}, headers={"Accept-Language": "de"}
+    ).get_data(as_text=True)
+    assert "CSRF" in html and "The CSRF token is missing." not in html
+    with app.test_request_context("/", method="POST", data={"name": ""}), force_locale("fr"):
+        form = NameForm(meta={"csrf": False})
+        assert not form.validate()
+        assert form.errors["name"] == ["Ce champ est requis."]

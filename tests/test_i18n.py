@@ -439,3 +439,34 @@ def test_translating_imports_no_babel(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "Hallo Hallo Hallo False"
+
+
+def test_app_locale_selector_method_and_batteries_messages_in_german(tmp_path):
+    """@app.locale_selector picks the locale; Batteries' own 401 and error pages follow it."""
+    from batteries import Batteries, login_required
+
+    app = Batteries("sel", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+    app.config.update(SECRET_KEY="s" * 40, LANGUAGES=["en", "de"], ERROR_PAGES=True)
+
+    @app.locale_selector
+    def choose():
+        return "de"
+
+    @app.user_loader
+    def load(user_id):
+        return None
+
+    @app.route("/private")
+    @login_required
+    def private():
+        return "secret"
+
+    app.config["LOGIN_VIEW"] = None  # 401 for everyone
+    client = app.test_client()
+    body = client.get("/private", headers={"Accept": "application/json"}).get_json()
+    assert body["status"] == 401
+    assert body["message"] != "Log in to see this page."
+    page = client.get("/nowhere").get_data(as_text=True)
+    assert 'lang="de"' in page
+    assert "There is no page at this address." not in page
+    assert "<h1>Nicht gefunden</h1>" in page and "Zur Startseite" in page

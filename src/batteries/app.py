@@ -259,6 +259,14 @@ class Batteries(BatteriesScaffold, Flask):
             env.globals["csp_nonce"] = headers.csp_nonce
         return env
 
+    # -- translations ---------------------------------------------------------------------
+
+    def locale_selector(self, fn: t.Callable[[], str | None]) -> t.Callable[[], str | None]:
+        """Decorate the function that picks a request's locale when the URL does not say it
+        (a user's saved preference; None lets ``Accept-Language`` decide). See
+        :mod:`batteries.i18n`."""
+        return i18n.locale_selector(self)(fn)
+
     # -- cache and tasks ------------------------------------------------------------------
 
     @property

@@ -76,6 +76,7 @@ from werkzeug.routing import BuildError
 from . import csrf, signals
 from .checks import Check
 from .config import Setting
+from .i18n import gettext
 from .state import state_of
 from .tokens import make_token, read_token
 
@@ -478,7 +479,7 @@ def _unauthorized() -> t.Any:
 
     htmx_page = htmx.wants_html(request)
     if (json_client and not htmx_page) or not login_view:
-        abort(401, description=UNAUTHORIZED_MESSAGE)
+        abort(401, description=gettext(UNAUTHORIZED_MESSAGE))
     try:
         target = url_for(login_view, next=htmx.current_page(request) if htmx_page else next_url())
     except BuildError as exc:

@@ -158,8 +158,11 @@ class CSRFError(BadRequest):
     """A request refused by the CSRF check (400). ``reason`` is a short code, e.g. ``"missing"``."""
 
     def __init__(self, reason: str, message: str | None = None) -> None:
+        from .i18n import gettext
+
         self.reason = reason
-        super().__init__(f"CSRF check failed: {message or MESSAGES.get(reason, reason)}")
+        text = message or gettext(MESSAGES.get(reason, reason))
+        super().__init__(gettext("CSRF check failed: %(reason)s", reason=text))
 
 
 class BadFormData(BadRequest):

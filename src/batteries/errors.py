@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 from .checks import Check
 from .config import Setting
 from .flashing import pop_flashes
+from .translations import http_error_text
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -95,7 +96,7 @@ def error_body(error: HTTPException, request: Request | None = None) -> dict[str
     name = error_name(error)
     body: dict[str, t.Any] = {
         "error": name,
-        "message": error.description or name,
+        "message": http_error_text(error)[1],
         "status": error.code,
     }
     if request is not None:
@@ -168,13 +169,10 @@ def html_error_response(app: Flask, error: HTTPException) -> Response | None:
     keeping its headers; None (Werkzeug's page then) when the page itself fails to render."""
     from flask import render_template
 
+    name, description = http_error_text(error)
     try:
         html = render_template(
-            "batteries/error.html",
-            error=error,
-            code=error.code,
-            name=error.name,
-            description=error.description or error.name,
+            "batteries/error.html", error=error, code=error.code, name=name, description=description
         )
     except Exception:  # an error page must never turn a 404 into a 500 (or a 500 into a crash)
         app.logger.exception("batteries/error.html failed to render; sent Werkzeug's page")

@@ -45,6 +45,8 @@ from .csrf import (
     csrf_token,
     json_to_formdata,
 )
+from .i18n import gettext as _
+from .translations import wtforms_translations
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from wtforms.fields import Field
@@ -101,10 +103,11 @@ class BatteriesCSRF(SessionCSRF):
         if reason is not None:
             if _csrf.is_exempt(current_app):
                 return
-            _csrf.logger.info(
+            # a WARNING: a form refused for its token is a user's lost work or an attack
+            _csrf.logger.warning(
                 "CSRF check failed for %s %s: %s", request.method, request.path, reason
             )
-            raise ValidationError(_csrf.MESSAGES[reason])
+            raise ValidationError(_(_csrf.MESSAGES[reason]))
 
     def now(self) -> t.Any:
         return _csrf.now()
@@ -147,6 +150,10 @@ class Form(wtforms.Form):
         csrf_class = BatteriesCSRF
         csrf_field_name = _csrf.FIELD_NAME
 
+        def get_translations(self, form: wtforms.Form) -> t.Any:
+            """WTForms' own messages ("This field is required.") in the request's locale."""
+            return wtforms_translations()
+
     def __init__(self, formdata: t.Any = _AUTO, **kwargs: t.Any) -> None:
         in_request = has_request_context()
         if formdata is _AUTO:
@@ -171,14 +178,27 @@ class Form(wtforms.Form):
         for field in self:
             raw_data = getattr(field, "raw_data", None) or ()
             if any(isinstance(raw, str) and "\x00" in raw for raw in raw_data):
-                field.errors = [*field.errors, "This value must not contain NUL characters."]
+                field.errors = [*field.errors, _("This value must not contain NUL characters.")]
                 valid = False
         return valid
+
+    def csrf_errors(self) -> list[str]:
+        """The CSRF token's errors (a missing or expired token), to show on the page:
+        ``hidden_tag()`` shows them above the hidden fields, since the token's own field is
+        hidden (``form.errors["csrf_token"]`` keeps them for JSON answers)."""
+        field = getattr(self, self.meta.csrf_field_name, None) if self.meta.csrf else None
+        return list(field.errors) if field is not None else []
 
     def hidden_tag(self, *fields: t.Any) -> Markup:
         """Render the hidden fields (the CSRF token included), or the given ones, for a template."""
         chosen = fields or [f for f in self if getattr(f.widget, "input_type", None) == "hidden"]
-        return Markup("\n").join((getattr(self, f) if isinstance(f, str) else f)() for f in chosen)
+        html = Markup("\n").join((getattr(self, f) if isinstance(f, str) else f)() for f in chosen)
+        errors = self.csrf_errors()
+        if errors and not fields:
+            # a hidden field's error would otherwise never be seen: the form said nothing
+            items = Markup("").join(Markup("<li>%s</li>") % e for e in errors)
+            html = Markup('<ul class="form-errors" role="alert">%s</ul>\n') % items + html
+        return html
 
 
 __all__ = [
