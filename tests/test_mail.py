@@ -354,3 +354,8 @@ def test_later_real_worker_delivers_and_retries(tmp_path, smtp, monkeypatch):
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
         sys.modules.pop(module, None)
+
+
+def test_app_celery_knows_the_mail_task_without_share_task(mail_app):
+    """A worker of app.celery runs send_mail(later=True)'s task with nothing to register."""
+    assert "batteries.mail.send" in mail_app.celery.tasks

@@ -296,6 +296,9 @@ def make_celery(app: Flask, *, prepare: bool = True) -> Celery:
     embedded = celery_app.conf.broker_transport == EMBEDDED_TRANSPORT
     if prepare and (embedded or "result_backend" not in user):
         _prepare_embedded(app, celery_app, broker=embedded)
+    from .mail import register_task  # workers know send_mail(later=True)'s task by itself
+
+    register_task(celery_app)
     celery_app.set_default()
     return celery_app
 

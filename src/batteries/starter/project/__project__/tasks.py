@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from batteries import db
-from batteries.mail import share_task as share_mail_task
 from celery import shared_task
 
 from .models import Note
@@ -18,7 +17,3 @@ def count_words(note_id: int) -> int | None:
     note.words = len(note.body.split())
     db.session.commit()
     return note.words
-
-
-# send_mail(..., later=True) runs Batteries' mail task: register it with the worker too.
-share_mail_task()
