@@ -363,3 +363,18 @@ def test_upload_progress_in_chromium(app, folder, tmp_path):
         server.shutdown()
         server.server_close()
     assert len(stored(folder)) == 1
+
+
+def test_uploads_are_private_to_the_user(client, folder):
+    """Uploads are user data: the folder is 0700 and each file 0600, whatever the umask (#13)."""
+    import stat
+
+    old = os.umask(0)
+    try:
+        response = post(client, b"secret", "private.txt")
+    finally:
+        os.umask(old)
+    assert response.status_code == 200
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    path = os.path.join(folder, response.json["name"])
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

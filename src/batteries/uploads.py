@@ -191,16 +191,17 @@ def _check_request_body() -> None:
     """Refuse to store anything from a body whose checksum failed."""
     from flask import has_request_context, request
 
+    from .wrappers import check_body
+
     if has_request_context():
-        body = request.__dict__.get("_batteries_body")
-        if body is not None:
-            body.check()
+        check_body(request)
 
 
 def _write(app: Flask, file: FileStorage, folder: str, path: str) -> None:
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        # private to the process's user: uploads are user data (#13)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     except OSError as e:
         raise _storage_error(app, e, folder) from None
     try:
