@@ -164,3 +164,40 @@ def test_config_type_error_is_a_message_not_a_traceback(project, monkeypatch):
         result.output
     )
     assert "Traceback" not in result.output
+
+
+DB_APP_PY = textwrap.dedent(
+    """
+    import sqlalchemy as sa
+    from batteries import Batteries, db
+
+    app = Batteries(__name__)
+    app.config["DATABASE_URL"] = {url!r}
+
+    class Thing(db.Model):
+        __tablename__ = "cli_thing"
+        id = sa.Column(sa.Integer, primary_key=True)
+    """
+)
+
+
+def test_mistyped_database_scheme_is_one_line(project):
+    (project / "app.py").write_text(DB_APP_PY.format(url="postgress://app@127.0.0.1:1/x"))
+    result = subprocess.run(
+        [sys.executable, "-m", "batteries", "db", "init"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: DATABASE_URL = postgress://app@127.0.0.1:1/x: 'postgress' is not a known URL "
+        "scheme (sqlite, postgresql, mysql, mariadb, mssql, oracle). Did you mean postgresql://?"
+    ]
+
+
+def test_database_down_is_said_once(project):
+    (project / "app.py").write_text(DB_APP_PY.format(url="postgresql://app@127.0.0.1:1/x"))
+    result = subprocess.run(
+        [sys.executable, "-m", "batteries", "db", "init"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("The database is unavailable") == 1, result.stderr
+    assert "DATABASE_URL" in result.stderr

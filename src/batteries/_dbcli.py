@@ -7,6 +7,7 @@ Click is light, but SQLAlchemy and Alembic are imported only when a command runs
 
 from __future__ import annotations
 
+import logging
 import os
 import typing as t
 from contextlib import contextmanager
@@ -49,6 +50,16 @@ def run_sql_script(engine: Engine, path: str) -> None:
                 connection.exec_driver_sql(statement.strip().rstrip(";"))
 
 
+def _say_errors_once() -> None:
+    """A database error is the command's one error line: the log record of the same failure
+    (``batteries.sqla``, for servers) is not printed as well by Python's last-resort handler.
+    Logging the app configures still receives it."""
+    logger = logging.getLogger("batteries.sqla")
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    click.get_current_context().call_on_close(lambda: logger.removeHandler(handler))
+
+
 def make_group(db: SQLAlchemy) -> click.Group:
     """The ``batteries db`` group of ``db``: ``init`` and ``drop``."""
 
@@ -56,6 +67,7 @@ def make_group(db: SQLAlchemy) -> click.Group:
         "db",
         help="The app's database (DATABASE_URL): create or drop its tables, write and apply "
         "migrations (MIGRATIONS_DIR).",
+        callback=_say_errors_once,
     )
 
     @group.command("init")

@@ -42,6 +42,7 @@ from flask import current_app
 
 from .checks import STATIC_HINT, Check, Found, static_exposure
 from .config import ConfigError, Setting
+from .drivers import check_service_url
 from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -298,6 +299,7 @@ def build_cache(app: Flask) -> SafeCache:
         ours = prefix
     elif kind == "redis":
         url = url or CACHE_REDIS_URL.get(app) or "redis://127.0.0.1:6379/0"
+        check_service_url(url, "CACHE_URL")
         backend = cachelib.RedisCache(
             host=redis_client(url, options), default_timeout=timeout, key_prefix=prefix
         )

@@ -29,6 +29,7 @@ from flask.cli import run_command as flask_run_command
 from . import caching, migrations, sqla, tasks, translations
 from ._dbcli import make_group as make_db_group
 from .config import ConfigError
+from .drivers import MissingDriver, UnknownURL
 from .sessions import SECRET_KEY_HELP
 from .starter import new_command
 
@@ -218,6 +219,14 @@ class BatteriesGroup(FlaskGroup):
         for command in battery_commands():
             self.add_command(command)
 
+
+    def invoke(self, ctx: click.Context) -> t.Any:
+        """Run the command; a configuration mistake (a wrong type, a mistyped URL scheme, a
+        missing driver) is one line naming the key, never a traceback."""
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, MissingDriver, UnknownURL) as e:
+            raise click.ClickException(str(e)) from None
 
     def make_context(
         self,

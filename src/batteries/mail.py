@@ -386,10 +386,16 @@ def mail_task(app: Flask) -> t.Any:
 
 
 def register_task(celery_app: t.Any) -> t.Any:
-    """Register the mail task on ``celery_app`` (idempotent); return it."""
-    found = celery_app.tasks.get(TASK_NAME)
-    if found is not None:
-        return found
+    """Register the mail task on ``celery_app`` (idempotent); return it.
+
+    On a Celery app not finalized yet the registration waits for its finalization (Celery's
+    lazy ``task()``): reading ``celery_app.tasks`` would finalize it, which opens the result
+    backend (files, connections) when a Celery app is merely built.
+    """
+    if celery_app.finalized:
+        found = celery_app.tasks.get(TASK_NAME)
+        if found is not None:
+            return found
     return celery_app.task(**TASK_OPTIONS)(_send_later)
 
 

@@ -53,6 +53,7 @@ from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from .checks import Check, Found
 from .config import Setting
+from .drivers import check_service_url
 from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -295,6 +296,7 @@ def make_storage(url: str) -> Storage:
     if scheme == "sqlite":
         return t.cast("Storage", sqlite_storage_class()(url, wrap_exceptions=True))
     if scheme in ("redis", "rediss", "redis+unix"):
+        check_service_url(url, "RATELIMIT_URL")
         return _redis_storage(url)
     raise ValueError(
         f"RATELIMIT_URL {url!r}: unknown store; use redis://host:port/db, memory:, or leave "

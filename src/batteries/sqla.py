@@ -64,6 +64,7 @@ from . import _teardown
 from ._dberrors import install_error_events
 from .checks import Check
 from .config import Setting
+from .drivers import check_database_url
 from .pagination import MAX_PER_PAGE, Pagination, paginate
 from .sqlite import create_private_file, identity_filename
 from .state import state_of
@@ -406,6 +407,7 @@ def make_engine(app: Flask) -> Engine:
 
     raw, key = database_url(app)
     url = _pick_driver(make_url(raw))
+    check_database_url(url, key)  # a typo or a missing driver names the key and the extra
     options = engine_options(app)
     backend = url.get_backend_name()
     if backend == "sqlite":

@@ -60,6 +60,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from . import _compat as compat
 from .checks import Check, Found
 from .config import Setting
+from .drivers import check_database_url, check_service_url
 from .signals import task_enqueued
 from .state import app_identity, state_of
 
@@ -224,6 +225,7 @@ def defaults(app: Flask, user: dict[str, t.Any]) -> dict[str, t.Any]:
         backend = str(user["result_backend"])
         if backend.startswith("redis"):
             conf["redis_socket_connect_timeout"] = 2.0
+    check_celery_urls(conf)
     if broker.startswith(("redis", "rediss")):
         # Both timeouts: a broker that accepts but never answers must not hang delay().
         options = {"socket_connect_timeout": 2.0, "socket_timeout": 5.0}
@@ -278,6 +280,18 @@ def _build(app: Flask, *, prepare: bool) -> Celery | None:
                 appcontext_pushed.connect(_bind_current, sender=app)
                 appcontext_tearing_down.connect(_restore_current, sender=app)
     return ours
+
+
+def check_celery_urls(conf: dict[str, t.Any]) -> None:
+    """A broker or result backend URL whose driver is missing names its key and the extra."""
+    broker = str(conf.get("broker_url") or "")
+    if conf.get("broker_transport") != EMBEDDED_TRANSPORT and "://" in broker:
+        check_service_url(broker, "CELERY['broker_url']")
+    backend = str(conf.get("result_backend") or "")
+    if backend.startswith("db+"):
+        check_database_url(backend[3:], "CELERY['result_backend']")
+    elif "://" in backend and not backend.startswith("batteries."):
+        check_service_url(backend, "CELERY['result_backend']")
 
 
 def make_celery(app: Flask, *, prepare: bool = True) -> Celery:
