@@ -13,6 +13,20 @@ from batteries import _compat
 # -- Flask -----------------------------------------------------------------------------------
 
 
+def test_update_template_context_fills_in_context_processors_on_this_flask():
+    from flask import Flask, g
+
+    app = Flask("seam")
+    app.context_processor(lambda: {"from_processor": 1, "given": "processor"})
+    with app.test_request_context("/"):
+        g.x = 1
+        context = {"given": "caller"}
+        _compat.update_template_context(app, context)
+    assert context["from_processor"] == 1
+    assert context["given"] == "caller"  # what the caller passed wins, as in render_template
+    assert "request" in context and "g" in context
+
+
 # -- Werkzeug --------------------------------------------------------------------------------
 # The request layer (ctx.py, wrappers.py, bodydigest.py) has no private touch left; these pin
 # the public behaviours it is built on, so a change shows here first.

@@ -870,7 +870,9 @@ def test_host_headers(tmp_path) -> None:
     @given(host=hosts)
     def run(host):
         count("test_host_headers")
-        response = client.get("/link", headers={"Host": host})
+        # the header as a server would pass it (Werkzeug 3.2's test client refuses to build a
+        # request for some of these hosts, a bad port say: a real client is not so kind)
+        response = client.get("/link", environ_overrides={"HTTP_HOST": host})
         assert_handled(response, 200, 400)
         if response.status_code == 200:
             netloc = response.text.split("/")[2]

@@ -34,7 +34,7 @@ def _routes(app: Flask) -> None:
 
     @app.route("/go")
     def go():
-        return redirect("/")
+        return redirect("/", 302)
 
     @app.route("/inline")
     def inline():

@@ -208,12 +208,11 @@ def test_language_with_region(app):
     ],
 )
 def test_best_language(header, expected):
-    from werkzeug.datastructures import LanguageAccept
-    from werkzeug.http import parse_accept_header
+    from werkzeug.wrappers import Request
 
     from batteries.i18n import best_language
 
-    accept = parse_accept_header(header, LanguageAccept)
+    accept = Request.from_values(headers={"Accept-Language": header}).accept_languages
     assert best_language(accept, ("en", "de", "fr", "pt-BR"), "en") == expected
 
 

@@ -69,7 +69,7 @@ def test_the_tour_runs_as_written(tmp_path, monkeypatch):
         page = client.get("/").get_data(as_text=True)
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
         response = client.post("/", data={"text": "hello", "csrf_token": token})
-        assert response.status_code == 302
+        assert response.status_code in (302, 303)  # redirect()'s default: 302, 303 on Flask 3.2
         page = client.get("/").get_data(as_text=True)
         assert "HELLO" in page and "Saved." in page
         assert client.get("/count").json == {"notes": 1}

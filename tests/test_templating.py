@@ -91,7 +91,7 @@ def test_templated_passes_other_values_through(app, templates):
     @app.route("/go")
     @templated()
     def go():
-        return redirect("/text")
+        return redirect("/text", 302)
 
     @app.route("/tuple")
     @templated()
@@ -217,7 +217,7 @@ def test_templated_block_passes_redirects_through(app, list_page):
     @app.route("/go")
     @templated("list.html", block="content")
     def go():
-        return redirect("/items")
+        return redirect("/items", 302)
 
     response = app.test_client().get("/go", headers=HX)
     assert response.status_code == 302 and "HX-Request" not in response.vary
@@ -488,7 +488,7 @@ def test_batteries_js_in_chromium(app):
 
     @app.post("/go")
     def go():
-        return redirect("/page?done=1")
+        return redirect("/page?done=1", 302)
 
     @app.get("/item/<int:id>")
     def item(id):

@@ -16,6 +16,23 @@ from werkzeug.routing import Rule
 # -- Flask -----------------------------------------------------------------------------------
 
 
+def update_template_context(app: t.Any, context: dict[str, t.Any]) -> None:
+    """``app.update_template_context`` on Flask 3.1 (``(context)``) and 3.2 (``(ctx, context)``).
+
+    Its arguments change in Flask 3.2, which passes the app context along; rendering one block
+    of a template (``templating.render_block``) needs the context processors' values like a
+    whole page, and Flask has no other public way to get them.
+    """
+    import inspect
+
+    if len(inspect.signature(app.update_template_context).parameters) >= 2:
+        from flask.globals import app_ctx
+
+        app.update_template_context(app_ctx._get_current_object(), context)  # type: ignore[attr-defined]
+    else:
+        app.update_template_context(context)
+
+
 # -- Werkzeug --------------------------------------------------------------------------------
 
 #: the attributes ``Rule.compile()`` stores its two URL builders in, by ``append_unknown``

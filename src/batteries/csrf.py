@@ -473,12 +473,12 @@ def protect() -> None:
     except LookupError:  # neither header: an old browser or a non-browser client
         reason = check_token(_submitted_token())
         if reason is not None:
-            logger.info("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+            logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
             raise CSRFError(reason) from None
         setattr(g, _G_PASSED, "token")
         return
     if failure is not None:
-        logger.info("CSRF check failed for %s %s: %s", request.method, request.path, failure)
+        logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, failure)
         raise CSRFError("cross-origin", failure[0].upper() + failure[1:])
     setattr(g, _G_PASSED, "origin")
 

@@ -41,6 +41,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 from . import i18n
+from ._compat import update_template_context
 from .flashing import pop_flashes, render_flashes, session_in_use
 from .state import get_state
 
@@ -242,7 +243,7 @@ def render_block(template: str, block: str, **context: t.Any) -> str:
             f"render_block: template {found.name!r} defines no block {block!r} "
             f"(its own blocks: {names})"
         )
-    app.update_template_context(context)
+    update_template_context(app, context)
     before_render_template.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)
     body = found.environment.concat(render(found.new_context(context)))  # type: ignore[attr-defined]
     template_rendered.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)

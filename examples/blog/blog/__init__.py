@@ -52,7 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
     def root():
         """Send visitors to the posts in the language their browser prefers."""
         language = best_language(request.accept_languages, LANGUAGES, LANGUAGES[0])
-        return redirect(url_for("posts.index", lang_code=language))
+        return redirect(url_for("posts.index", lang_code=language), 302)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(posts.bp)

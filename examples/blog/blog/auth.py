@@ -29,7 +29,7 @@ def register():
             )
             db.session.commit()
             flash.success(_("Registered. Please log in."))
-            return redirect(url_for("auth.login"))
+            return redirect(url_for("auth.login"), 302)
     return render_template("auth/register.html", form=form, lang=g.lang_code)
 
 
@@ -44,7 +44,7 @@ def login():
         if check_password(stored, form.password.data) and user is not None:
             login_user(user)
             flash.success(_("Welcome, %(name)s.", name=user.username))
-            return redirect(safe_next(url_for("posts.index")))
+            return redirect(safe_next(url_for("posts.index")), 302)
         flash.error(_("Wrong username or password."))
     return render_template("auth/login.html", form=form)
 
@@ -53,4 +53,4 @@ def login():
 def logout():
     logout_user()
     flash.info(_("Logged out."))
-    return redirect(url_for("posts.index"))
+    return redirect(url_for("posts.index"), 302)

@@ -50,7 +50,7 @@ def new():
         flash.success(_("Post saved."))
         if request.wants_json:
             return jsonify(id=post.id, location=url_for("posts.show", post_id=post.id)), 201
-        return redirect(url_for("posts.show", post_id=post.id))
+        return redirect(url_for("posts.show", post_id=post.id), 302)
     if request.method == "POST" and request.wants_json:
         return jsonify(errors=form.errors), 400
     return {"form": form}
@@ -76,7 +76,7 @@ def digest():
     if request.wants_json:
         return {"task": result.id, "status_url": url_for("batteries_task_result", task_id=result.id)}, 202
     flash.info(_("Digest queued."))
-    return redirect(url_for("posts.index"))
+    return redirect(url_for("posts.index"), 302)
 
 
 @bp.get("/uploads/<path:name>")

@@ -108,14 +108,14 @@ def create_app(config: dict | None = None) -> Batteries:
             if name:
                 login_user(User(name))
                 flash.success(f"Welcome, {name}.")
-                return redirect(safe_next(url_for("index")))
+                return redirect(safe_next(url_for("index")), 302)
             error = "Enter a name."
         return render_template("login.html", error=error), 422 if error else 200
 
     @app.post("/logout")
     def logout():
         logout_user()
-        return redirect(url_for("login"))
+        return redirect(url_for("login"), 302)
 
     # The list: a whole page, or only its "items" block for htmx (the Refresh button).
     @app.get("/")
