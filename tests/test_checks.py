@@ -118,3 +118,37 @@ def test_cli_prints_battery_checks(tmp_path):
     assert result.exit_code == 0, result.output  # warnings only
     assert "batteries.W011 CSRF_PROTECT_ALL" in result.output
     assert "batteries.W009 SECURITY_HEADERS: drops X-Frame-Options" in result.output
+
+
+def test_login_view_that_is_no_endpoint(tmp_path):
+    from batteries.checks import login_view_problems
+
+    app = Batteries("lv", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
+    assert login_view_problems(app) == []  # no login in use, the default untouched: silent
+
+    @app.user_loader
+    def load(user_id):
+        return None
+
+    [problem] = login_view_problems(app)
+    assert problem.id == "batteries.E019" and "'auth.login'" in problem.message
+
+    @app.route("/sign-in")
+    def login():
+        return "form"
+
+    assert "set LOGIN_VIEW = 'login'" in login_view_problems(app)[0].hint
+    app.config["LOGIN_VIEW"] = "login"
+    assert login_view_problems(app) == []
+    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=lambda: app))
+    assert "E019" not in result.output
+
+
+def test_explicit_login_view_is_checked_without_a_loader(tmp_path):
+    from batteries.checks import login_view_problems
+
+    app = Batteries("lv2", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
+    app.config["LOGIN_VIEW"] = "users.login"
+    assert [p.key for p in login_view_problems(app)] == ["LOGIN_VIEW"]
+    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=lambda: app))
+    assert result.exit_code == 1 and "batteries.E019 LOGIN_VIEW" in result.output

@@ -301,7 +301,12 @@ def test_broker_down_at_enqueue_is_a_clear_error(app, scheme):
     message = info.value.description
     assert "CELERY['broker_url']" in message and "nowhere" in message
     assert "secret" not in message
+    assert "127.0.0.1" not in message  # visitors see no address outside debug (#18)
     assert info.value.code == 503
+    app.debug = True
+    with app.app_context(), pytest.raises(BrokerUnavailable) as info:
+        nowhere.delay()
+    assert f"127.0.0.1:{port}" in info.value.description and "secret" not in info.value.description
 
 
 def test_task_results_endpoint(tasks_app):

@@ -535,3 +535,21 @@ def test_batteries_js_in_chromium(app):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_templated_says_which_name_it_derived(tmp_path):
+    """A missing template after @templated() names the template it looked for and why (#18)."""
+    from jinja2 import TemplateNotFound
+
+    app = Batteries("derive", root_path=str(tmp_path), instance_path=str(tmp_path / "i"))
+    app.testing = True
+
+    @app.route("/report")
+    @templated()
+    def monthly_report():
+        return {}
+
+    with pytest.raises(TemplateNotFound) as info:
+        app.test_client().get("/report")
+    assert info.value.name == "monthly_report.html"
+    assert "the name @templated() made from the endpoint 'monthly_report'" in str(info.value)

@@ -416,10 +416,19 @@ def flask_task_class() -> type:
                 result = super().apply_async(args, kwargs, **options)
             except OperationalError as exc:
                 url = self.app.conf.broker_url or ""
-                raise BrokerUnavailable(
+                detail = (
                     f"The task broker ({_mask(url)}) did not answer, so task {self.name!r} "
                     f"was not sent: {exc}. Start the broker or fix CELERY['broker_url']."
-                ) from exc
+                )
+                logger.error("%s", detail)
+                flask_app = flask_app_of(self.app)
+                if flask_app is None or not flask_app.debug:
+                    # what a visitor may see: no address, no driver's words (they are logged)
+                    detail = (
+                        f"The task queue (CELERY['broker_url']) did not answer, so task "
+                        f"{self.name!r} was not sent. Try again in a moment."
+                    )
+                raise BrokerUnavailable(detail) from exc
             if not (self.app.conf.task_always_eager or options.get("task_always_eager")):
                 app = flask_app_of(self.app)
                 if app is not None and task_enqueued.receivers:

@@ -36,7 +36,7 @@ from flask import (
     request,
     template_rendered,
 )
-from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -297,6 +297,14 @@ def _render(template: str | None, rv: t.Any, block: str | None = None) -> t.Any:
         if not endpoint:
             raise RuntimeError("@templated() without a template name needs a routed request")
         name = endpoint.replace(".", "/") + ".html"
+        try:
+            current_app.jinja_env.get_or_select_template(name)
+        except TemplateNotFound:
+            raise TemplateNotFound(
+                name,
+                f"{name} (the name @templated() made from the endpoint {endpoint!r}; create it, "
+                f"or name the template: @templated('other.html'))",
+            ) from None
     if block is None:
         body = render_template(name, **rv)
         return (body, *extra) if extra else body
