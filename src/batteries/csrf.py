@@ -51,6 +51,7 @@ from werkzeug.exceptions import BadRequest
 
 from .checks import Check, Found
 from .config import Setting
+from .negotiation import mark_uncacheable
 from .sessions import require_secret_key
 from .state import state_of
 
@@ -251,8 +252,6 @@ def csrf_token() -> str:
     Config: ``SECRET_KEY`` (required: :class:`~batteries.sessions.MissingSecretKey` otherwise),
     ``CSRF_TIME_LIMIT``.
     """
-    from .viewcache import mark_uncacheable  # here: viewcache imports auth, which imports us
-
     mark_uncacheable("csrf token")  # a page holding this session's token is for this request
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     keys, limit = _settings(app)

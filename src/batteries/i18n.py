@@ -49,6 +49,7 @@ from flask import Blueprint, Flask, after_this_request, current_app, g, redirect
 from flask.sansio.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
 
+from .catalogs import DOMAIN, load_catalogs, locale_dirs
 from .checks import Check
 from .config import Setting
 from .state import state_of
@@ -100,7 +101,6 @@ CONFIG = (LANGUAGES, DEFAULT_LANGUAGE, TRANSLATIONS_DIR, TIMEZONE)
 
 
 def _languages_without_catalog(app: Flask) -> list[str]:
-    from .translations import DOMAIN, locale_dirs
 
     directory = TRANSLATIONS_DIR.get(app)
     default = DEFAULT_LANGUAGE.get(app)
@@ -145,7 +145,6 @@ def catalog_is_stale(po: str) -> bool:
 
 
 def _stale_catalogs(app: Flask) -> list[str]:
-    from .translations import DOMAIN
 
     directory = TRANSLATIONS_DIR.get(app)
     stale = []
@@ -308,7 +307,6 @@ def translations_for(app: Flask, locale: str) -> _gettext.NullTranslations:
     loaded = state.catalogs.get(locale)
     if loaded is not None and not (app.debug and loaded.changed()):
         return t.cast(_gettext.NullTranslations, loaded.translations)
-    from .translations import load_catalogs
 
     with state.lock:
         loaded = state.catalogs[locale] = load_catalogs(TRANSLATIONS_DIR.get(app), locale)
@@ -461,10 +459,9 @@ def _jinja_npgettext(context: str, singular: str, plural: str, num: int) -> str:
 
 def configure_jinja(app: Flask, env: Environment) -> None:
     """Jinja's i18n extension (``{% trans %}``, ``_()``, ``ngettext``, newstyle placeholders),
-    the ``format_*`` filters and ``get_locale()``, on ``app``'s environment. An app that installs its own
-    gettext afterwards (Flask-Babel) replaces the callables; the filters stay."""
-    from .translations import FILTERS
-
+    and ``get_locale()``, on ``app``'s environment (``batteries.translations.configure_jinja``
+    adds the ``format_*`` filters). An app that installs its own gettext afterwards
+    (Flask-Babel) replaces the callables."""
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _jinja_gettext,
@@ -473,7 +470,6 @@ def configure_jinja(app: Flask, env: Environment) -> None:
         pgettext=_jinja_pgettext,
         npgettext=_jinja_npgettext,
     )
-    env.filters.update(FILTERS)
     env.globals["get_locale"] = get_locale
 
 

@@ -88,3 +88,25 @@ def vary_on_negotiation(request: Request) -> None:
     """
     if has_request_context() and current_request.environ is request.environ:
         after_this_request(_add_vary)
+
+
+# -- responses made for one request only ---------------------------------------------------
+
+
+#: the environ key of the mark (the environ: one per request, even in a reused app context)
+_UNCACHEABLE = "batteries.uncacheable"
+
+
+def mark_uncacheable(reason: str = "per-request value") -> None:
+    """Say that this request's response embeds a value made for this request only.
+
+    ``@cached`` then does not store the response. Call it from code that renders such a value
+    into a page (a CSRF token, a one-time link); outside a request it does nothing.
+    """
+    if has_request_context():  # the environ: one per request, even when an app context is reused
+        current_request.environ[_UNCACHEABLE] = reason
+
+
+def is_marked_uncacheable() -> bool:
+    """Whether :func:`mark_uncacheable` was called during this request."""
+    return has_request_context() and _UNCACHEABLE in current_request.environ

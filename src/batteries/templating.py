@@ -40,7 +40,7 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-from . import i18n
+from . import translations
 from ._compat import update_template_context
 from .flashing import pop_flashes, render_flashes, session_in_use
 from .state import get_state
@@ -81,7 +81,7 @@ def configure_environment(app: Flask, env: Environment) -> None:
         js_urls=js_urls,
         csrf_token=csrf_token,
     )
-    i18n.configure_jinja(app, env)
+    translations.configure_jinja(app, env)
 
 
 # -- globals -------------------------------------------------------------------------------

@@ -43,11 +43,12 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes
 
-from flask import current_app, has_request_context, request, request_finished
+from flask import current_app, request, request_finished
 
 from .auth import REMEMBER_COOKIE
 from .caching import get_cache
 from .headers import csp_nonce, request_nonce
+from .negotiation import is_marked_uncacheable, mark_uncacheable
 from .sessions import sends_session_cookie
 from .signals import cache_hit, cache_miss
 from .state import app_identity, state_of
@@ -63,7 +64,6 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 __all__ = ["cached", "cacheable", "mark_uncacheable", "is_marked_uncacheable"]
 
 _PENDING = "_batteries_cache_store"
-_UNCACHEABLE = "batteries.uncacheable"
 _INDEX = "batteries-vary-1"  # tag of a URL's index entry: (tag, vary names, entry or None)
 _ENTRY = "batteries-page-1"  # tag of a stored page
 _NOT_STORED_HEADERS = frozenset({"set-cookie", "content-length", "age"})
@@ -87,22 +87,6 @@ class _Options:
     vary_headers: tuple[str, ...]
 
 
-# -- per-request values -----------------------------------------------------------------------
-
-
-def mark_uncacheable(reason: str = "per-request value") -> None:
-    """Say that this request's response embeds a value made for this request only.
-
-    ``@cached`` then does not store the response. Call it from code that renders such a value
-    into a page (a CSRF token, a one-time link); outside a request it does nothing.
-    """
-    if has_request_context():  # the environ: one per request, even when an app context is reused
-        request.environ[_UNCACHEABLE] = reason
-
-
-def is_marked_uncacheable() -> bool:
-    """Whether :func:`mark_uncacheable` was called during this request."""
-    return has_request_context() and _UNCACHEABLE in request.environ
 
 
 # -- the decorator ----------------------------------------------------------------------------
