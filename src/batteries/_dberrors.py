@@ -188,7 +188,7 @@ def _is_busy(orig: BaseException) -> bool:
         return args[0] in (1205, 1213)
     name = getattr(orig, "sqlite_errorname", None)
     if name is not None:
-        return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+        return str(name).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
     return "database is locked" in str(orig)
 
 

@@ -106,7 +106,7 @@ class ServedResponse(HTTPException):
     handler; ``make_response`` unwraps it.
     """
 
-    code = None  # type: ignore[assignment]
+    code = None
 
     def __init__(self, response: Response) -> None:
         super().__init__(response=response)

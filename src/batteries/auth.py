@@ -227,7 +227,7 @@ def _get_loader(app: Flask) -> UserLoader:
             "No user loader: decorate a function that takes a user id and returns the user "
             "(or None) with @app.user_loader (or @bp.user_loader on a blueprint)."
         )
-    return loader  # type: ignore[no-any-return]
+    return loader
 
 
 def _get_user() -> t.Any:

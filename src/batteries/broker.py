@@ -211,7 +211,7 @@ def broker_engine(url: str, engine_options: dict[str, t.Any] | None = None) -> t
 # -- the transport ---------------------------------------------------------------------------
 
 
-class Channel(virtual.Channel):  # type: ignore[misc]
+class Channel(virtual.Channel):
     """A channel of the embedded broker.
 
     kombu's virtual transports are extended through ``_get``, ``_put``, ``_purge``, ``_size``,
@@ -389,7 +389,7 @@ class Channel(virtual.Channel):  # type: ignore[misc]
         self.forget(delivery_tag)
 
 
-class Transport(virtual.Transport):  # type: ignore[misc]
+class Transport(virtual.Transport):
     """The embedded broker's kombu transport: the broker URL is an SQLAlchemy URL."""
 
     Channel = Channel
@@ -413,7 +413,7 @@ class Transport(virtual.Transport):  # type: ignore[misc]
 # -- the result backend ----------------------------------------------------------------------
 
 
-class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
+class DatabaseBackend(_CeleryDatabaseBackend):
     """Celery's database result backend: private files, tables made up front, a clean-up.
 
     Only its public methods are extended: ``ResultSession`` (the file made private and put in
@@ -448,7 +448,7 @@ class DatabaseBackend(_CeleryDatabaseBackend):  # type: ignore[misc]
         return stored
 
 
-class QuickResult(AsyncResult):  # type: ignore[misc]
+class QuickResult(AsyncResult):
     """The results of an ``app.celery`` whose backend is :class:`DatabaseBackend`.
 
     Celery polls a database result backend at a flat ``interval`` (0.5 s) in ``get()``. This

@@ -20,11 +20,11 @@ from flask.cli import (
     FlaskGroup,
     NoAppException,
     ScriptInfo,
-    get_debug_flag,
     shell_command,
 )
 from flask.cli import routes_command as flask_routes_command
 from flask.cli import run_command as flask_run_command
+from flask.helpers import get_debug_flag
 
 from . import caching, migrations, sqla, tasks, translations
 from ._dbcli import make_group as make_db_group
@@ -50,7 +50,7 @@ from .starter import new_command
     + "\n\nOutside debug mode the app must have a SECRET_KEY.",
 )
 @click.pass_context
-def run_command(ctx: click.Context, with_worker: bool = False, **kwargs: t.Any) -> None:
+def run_command(ctx: click.Context, /, with_worker: bool = False, **kwargs: t.Any) -> None:
     info = ctx.ensure_object(ScriptInfo)
     if not get_debug_flag():
         app = info.load_app()
@@ -86,7 +86,7 @@ def run_command(ctx: click.Context, with_worker: bool = False, **kwargs: t.Any) 
     + "\n\nWith --check, every lazy view is imported; a broken import path exits with status 1.",
 )
 @click.pass_context
-def routes_command(ctx: click.Context, check: bool, **kwargs: t.Any) -> None:
+def routes_command(ctx: click.Context, /, check: bool, **kwargs: t.Any) -> None:
     ctx.invoke(flask_routes_command, **kwargs)
     if not check:
         return

@@ -158,7 +158,7 @@ class PathDispatcher:
         if app is None:
             return self.default_app(environ, start_response)
         _shift(environ, "/" + key)
-        return app(environ, start_response)
+        return t.cast("t.Iterable[bytes]", app(environ, start_response))
 
 
 def _identify(key: str, app: t.Any) -> None:
@@ -226,7 +226,7 @@ class SubdomainDispatcher:
             return _start_failed("SubdomainDispatcher", key, environ, start_response)
         if app is None:
             return _error(NotFound(), environ, start_response)
-        return app(environ, start_response)
+        return t.cast("t.Iterable[bytes]", app(environ, start_response))
 
 
 def _start_failed(

@@ -64,7 +64,7 @@ class LazyCSRFTokenField(CSRFTokenField):
     def process(self, *args: t.Any, **kwargs: t.Any) -> None:
         wtforms.fields.HiddenField.process(self, *args, **kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def current_token(self) -> str:
         return _csrf.csrf_token()
 
@@ -113,7 +113,7 @@ class BatteriesCSRF(SessionCSRF):
         return _csrf.now()
 
     @property
-    def time_limit(self) -> timedelta | None:  # type: ignore[override]
+    def time_limit(self) -> timedelta | None:
         return _csrf.time_limit(current_app)
 
     @property
@@ -180,7 +180,7 @@ class Form(wtforms.Form):
             if any(isinstance(raw, str) and "\x00" in raw for raw in raw_data):
                 field.errors = [*field.errors, _("This value must not contain NUL characters.")]
                 valid = False
-        return valid
+        return bool(valid)
 
     def csrf_errors(self) -> list[str]:
         """The CSRF token's errors (a missing or expired token), to show on the page:

@@ -260,7 +260,7 @@ def _holder() -> t.Any:
     except RuntimeError:
         pass
     try:
-        return g._get_current_object()  # type: ignore[attr-defined]
+        return g._get_current_object()
     except RuntimeError:
         return None
 
@@ -305,11 +305,9 @@ def translations_for(app: Flask, locale: str) -> _gettext.NullTranslations:
     (in debug: again when a ``.mo`` file changed)."""
     state = state_of(app, I18nState)
     loaded = state.catalogs.get(locale)
-    if loaded is not None and not (app.debug and loaded.changed()):
-        return t.cast(_gettext.NullTranslations, loaded.translations)
-
-    with state.lock:
-        loaded = state.catalogs[locale] = load_catalogs(TRANSLATIONS_DIR.get(app), locale)
+    if loaded is None or (app.debug and loaded.changed()):
+        with state.lock:
+            loaded = state.catalogs[locale] = load_catalogs(TRANSLATIONS_DIR.get(app), locale)
     return t.cast(_gettext.NullTranslations, loaded.translations)
 
 
@@ -402,7 +400,7 @@ class LazyString:
         return getattr(str(self), name)
 
     def __mod__(self, other: t.Any) -> str:
-        return str(self) % other
+        return str(str(self) % other)
 
     def __add__(self, other: str) -> str:
         return str(self) + other

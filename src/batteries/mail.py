@@ -360,9 +360,7 @@ def _send_later(raw: str) -> str:
     from email.parser import BytesParser
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    message = t.cast(
-        EmailMessage, BytesParser(_class=EmailMessage, policy=policy.SMTP).parsebytes(raw.encode())
-    )
+    message = BytesParser(_class=EmailMessage, policy=policy.SMTP).parsebytes(raw.encode())
     deliver(app, message)
     return str(message["Message-ID"])
 

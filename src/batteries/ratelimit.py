@@ -348,7 +348,7 @@ def client_address(app: Flask | None = None) -> str:
         forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= trusted:
-            return forwarded[-trusted][:64]
+            return str(forwarded[-trusted][:64])
     return request.remote_addr or "unknown"
 
 

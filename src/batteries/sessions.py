@@ -63,7 +63,7 @@ class BatteriesNullSession(NullSession):
     def _fail(self, *args: t.Any, **kwargs: t.Any) -> t.NoReturn:
         raise MissingSecretKey(NO_SECRET_KEY)
 
-    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
     del _fail
 
 
@@ -176,7 +176,7 @@ class SessionInterface(SecureCookieSessionInterface):
             return
         super().save_session(app, session, response)
 
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:  # type: ignore[override]
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
             ensure_dev_secret_key(app)
             if not app.secret_key:

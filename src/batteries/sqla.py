@@ -253,7 +253,7 @@ class SQLAlchemy:
             session = self.make_session(current_app._get_current_object())  # type: ignore[attr-defined]
             setattr(g, self._key, session)
             _teardown.on_teardown(self._close_current)
-        return session  # type: ignore[no-any-return]
+        return session
 
     def make_session(self, app: Flask) -> Session:
         """A new Session bound to ``app``'s engine (or to the test transaction)."""

@@ -142,7 +142,7 @@ def get_db() -> sqlite3.Connection:
         connection = connect(database_path(current_app))
         setattr(g, _KEY, connection)
         _teardown.on_teardown(_close_db)
-    return connection  # type: ignore[no-any-return]
+    return connection
 
 
 def query_db(query: str, args: t.Sequence[t.Any] | t.Mapping[str, t.Any] = (), one: bool = False) -> t.Any:

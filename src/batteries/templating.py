@@ -245,7 +245,7 @@ def render_block(template: str, block: str, **context: t.Any) -> str:
         )
     update_template_context(app, context)
     before_render_template.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)
-    body = found.environment.concat(render(found.new_context(context)))  # type: ignore[attr-defined]
+    body = found.environment.concat(render(found.new_context(context)))
     template_rendered.send(app, _async_wrapper=app.ensure_sync, template=found, context=context)
     return str(body)
 

@@ -75,7 +75,7 @@ class WTFormsTranslations:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         text = translations().ngettext(singular, plural, n)
         if text not in (singular, plural):
-            return t.cast(str, text)
+            return text
         locale = get_locale()
         if not locale:
             return singular if n == 1 else plural

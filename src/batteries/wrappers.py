@@ -303,7 +303,7 @@ class Request(FlaskRequest):
         body = self.__dict__.get(BODY_KEY)
         if body is None:
             body = self.__dict__[BODY_KEY] = BodyDigest(self.environ)
-        return body  # type: ignore[no-any-return]
+        return body
 
     @cached_property
     def stream(self) -> t.IO[bytes]:
@@ -397,7 +397,7 @@ class Request(FlaskRequest):
             raise BadRequest(str(e)) from e
         return super().on_json_loading_failed(e)
 
-    @property  # type: ignore[override]
+    @property
     def json_module(self) -> t.Any:
         """The app's JSON provider, with ``JSON_MAX_DEPTH`` checked before decoding."""
         inner = self.__dict__.get("_json_module", FlaskRequest.json_module)
