@@ -108,6 +108,16 @@ def test_requirement_option_and_printed_commands(tmp_path):
         ".venv/bin/batteries --app mysite run --debug --with-worker",
         ".venv/bin/pytest",
     ]
+    wheel = tmp_path / "dist" / "batteries-0.1.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"PK")
+    by_path = CliRunner().invoke(cli, ["new", "third", "-d", str(tmp_path), "-r", str(wheel)])
+    assert by_path.exit_code == 0, by_path.output
+    pyproject = read_toml(tmp_path / "third" / "pyproject.toml")
+    assert pyproject["project"]["dependencies"] == [f"batteries @ {wheel.as_uri()}"]
+    empty = CliRunner().invoke(cli, ["new", "fourth", "-d", str(tmp_path), "-r", " "])
+    assert empty.exit_code != 0 and "one requirement" in empty.output
+    assert not (tmp_path / "fourth").exists()
     missing = CliRunner().invoke(
         cli, ["new", "other", "-d", str(tmp_path), "-r", "batteries @ file:///no/such/folder"]
     )

@@ -135,6 +135,20 @@ def local_path_of(requirement: str) -> Path | None:
     return Path(unquote(parts.path))
 
 
+def resolve_requirement(spec: str | None) -> str:
+    """What the project will require: ``spec`` (a requirement, or the path of a Batteries
+    checkout or wheel, made a ``file://`` URL) or, when None, :func:`batteries_requirement`."""
+    if spec is None:
+        return batteries_requirement()
+    spec = spec.strip()
+    if not spec or "\n" in spec:
+        raise StarterError("--requirement must be one requirement, e.g. 'batteries>=0.1'.")
+    path = Path(spec).expanduser()
+    if not spec.startswith("batteries") and path.exists():
+        return f"batteries @ {path.resolve().as_uri()}"
+    return spec
+
+
 def create_project(
     name: str, parent: str | os.PathLike[str] = ".", requirement: str | None = None
 ) -> Path:
@@ -144,9 +158,7 @@ def create_project(
     :func:`batteries_requirement`).
     """
     check_name(name)
-    requirement = (requirement or batteries_requirement()).strip()
-    if not requirement or "\n" in requirement:
-        raise StarterError("--requirement must be one requirement, e.g. 'batteries>=0.1'.")
+    requirement = resolve_requirement(requirement)
     target = Path(parent) / name
     if target.exists():
         raise StarterError(f"{target} already exists; refusing to overwrite it.")
@@ -207,14 +219,15 @@ def next_commands(target: Path, name: str) -> list[str]:
     "-r",
     default=None,
     metavar="SPEC",
-    help="How the project requires Batteries in its pyproject.toml, e.g. "
-    "'batteries @ file:///path/to/batteries' (default: the Batteries running this command).",
+    help="How the project requires Batteries in its pyproject.toml: a requirement such as "
+    "'batteries @ git+https://host/batteries.git@v0.1', or the path of a Batteries checkout or "
+    "wheel (default: the Batteries running this command).",
 )
 def new_command(name: str, directory: str, requirement: str | None) -> None:
     """Create the package NAME: an app factory, blueprints, models, forms, templates, a task
     and passing tests."""
-    target = create_project(name, directory, requirement)
-    written = (requirement or batteries_requirement()).strip()
+    written = resolve_requirement(requirement)
+    target = create_project(name, directory, written)
     click.echo(f"Created {target}")
     click.echo(f"It requires {written} (pyproject.toml).")
     local = local_path_of(written)
