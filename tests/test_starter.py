@@ -15,6 +15,7 @@ from batteries.starter import (
     batteries_requirement,
     check_name,
     create_project,
+    next_commands,
     requirement_from_direct_url,
 )
 
@@ -55,6 +56,13 @@ def test_creates_the_package(tmp_path):
     pyproject = read_toml(target / "pyproject.toml")
     assert pyproject["project"]["dependencies"] == [batteries_requirement()]
     assert pyproject["tool"]["hatch"]["metadata"]["allow-direct-references"] is True
+    # The project's README gives the commands `batteries new` prints (tests/test_install.py
+    # runs those) and names the files that exist.
+    readme = (target / "README.md").read_text()
+    for command in next_commands(target, "demo")[1:]:
+        assert command in readme, command
+    assert "`.env.example`" in readme and "`env.example`" not in readme
+    assert "i18n extract" in readme and "i18n compile" in readme
 
 
 def test_requirement_of_each_install_kind(tmp_path):
