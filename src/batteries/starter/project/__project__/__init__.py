@@ -14,6 +14,7 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
     app.config.update(
         CSRF_PROTECT_ALL=True,
         SECURITY_HEADERS=True,
+        ERROR_PAGES=True,  # 4xx/5xx pages in the site's layout (templates/batteries/error.html)
         LOGIN_VIEW="auth.login",
         # Mail: set MAIL_URL (smtp://user:password@host:587?starttls=true) and a real sender.
         MAIL_DEFAULT_SENDER="__project__ <noreply@example.com>",

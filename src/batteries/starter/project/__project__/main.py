@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from batteries import Blueprint, cached, current_user, db, flash, login_required, templated
+from batteries.i18n import _
 from flask import redirect, url_for
 from sqlalchemy import select
 
@@ -31,6 +32,6 @@ def new_note():
         db.session.add(note)
         db.session.commit()
         count_words.delay(note.id)
-        flash.success("Note saved.")
-        return redirect(url_for("main.index"))
+        flash.success(_("Note saved."))
+        return redirect(url_for("main.index"), 303)
     return {"form": form}

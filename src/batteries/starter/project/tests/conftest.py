@@ -11,20 +11,26 @@ from batteries import migrations
 from __project__ import create_app
 
 
-@pytest.fixture
-def app(tmp_path):
+def make_app(folder, **config):
+    """An app for tests on its own SQLite database in ``folder``; ``config`` adds keys."""
     app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite'}",
+            "DATABASE_URL": f"sqlite:///{folder / 'test.sqlite'}",
             "CACHE_TYPE": "null",
             "CELERY": {"task_always_eager": True, "task_eager_propagates": True},
+            **config,
         }
     )
-    app.instance_path = str(tmp_path / "instance")
+    app.instance_path = str(folder / "instance")
     migrations.upgrade(app)
     return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path)
 
 
 @pytest.fixture
@@ -66,9 +72,12 @@ def log_in(client, name="ada", password="correct horse", remember=False):
 
 
 def register_and_login(client, outbox, name="ada", password="correct horse"):
-    """Register, follow the confirmation link from the mail, log in."""
-    assert register(client, name, f"{name}@example.com", password).status_code == 302
+    """Register, follow the confirmation link from the mail, log in.
+
+    The views' redirects (auth.py): 303 See Other after a POST, 302 after a GET.
+    """
+    assert register(client, name, f"{name}@example.com", password).status_code == 303
     assert client.get(link_in(outbox[-1])).status_code == 302
     response = log_in(client, name, password)
-    assert response.status_code == 302
+    assert response.status_code == 303
     return response

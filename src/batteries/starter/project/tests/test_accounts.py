@@ -42,7 +42,7 @@ def logged_in(client):
 
 def test_register_sends_a_confirmation_link(app, client, mail_outbox):
     response = register(client)
-    assert response.status_code == 302
+    assert response.status_code == 303
     [message] = mail_outbox
     assert message["To"] == "ada@example.com"
     assert "/auth/confirm/" in link_in(message)
@@ -53,7 +53,7 @@ def test_register_sends_a_confirmation_link(app, client, mail_outbox):
     assert len(mail_outbox) == 2
     assert client.get(link_in(mail_outbox[1])).status_code == 302
     assert user(app).email_confirmed
-    assert log_in(client).status_code == 302 and logged_in(client)
+    assert log_in(client).status_code == 303 and logged_in(client)
 
 
 def test_confirmation_link_works_once_and_refuses_tampering(app, client, mail_outbox):
@@ -71,7 +71,7 @@ def test_registering_a_taken_address_tells_its_owner_only(app, client, mail_outb
     register_and_login(client, mail_outbox)
     other = app.test_client()
     first = register(other, name="eve", email="ada@example.com")
-    assert first.status_code == 302  # the same answer as a new address
+    assert first.status_code == 303  # the same answer as a new address
     assert mail_outbox[-1]["Subject"] == "Someone tried to register with your address"
     assert user(app, "eve") is None
 
@@ -81,7 +81,7 @@ def test_reset_answers_the_same_for_known_and_unknown_addresses(app, client, mai
     sent = len(mail_outbox)
     known = request_reset(app.test_client(), "ada@example.com")
     unknown = request_reset(app.test_client(), "nobody@example.com")
-    assert known.status_code == unknown.status_code == 302
+    assert known.status_code == unknown.status_code == 303
     assert known.headers["Location"] == unknown.headers["Location"]
     assert len(mail_outbox) == sent + 1  # one mail, to the known address only
     assert mail_outbox[-1]["To"] == "ada@example.com"
@@ -110,7 +110,7 @@ def test_reset_changes_the_password_and_ends_other_sessions(app, client, mail_ou
     link = link_in(mail_outbox[-1])
     assert mail_outbox[-1].get_body(("html",)) is not None
     response = choose_password(phone, link, "a brand new password")
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert logged_in(phone)
 
     # Every other session and remember cookie is over; the old password is refused.
@@ -118,7 +118,7 @@ def test_reset_changes_the_password_and_ends_other_sessions(app, client, mail_ou
     laptop.delete_cookie("session")
     assert not logged_in(laptop)
     assert b"Wrong username or password" in log_in(app.test_client()).data
-    assert log_in(app.test_client(), password="a brand new password").status_code == 302
+    assert log_in(app.test_client(), password="a brand new password").status_code == 303
     # The link worked once.
     again = app.test_client().get(path_of(link))
     assert again.status_code == 302 and "/auth/reset" in again.headers["Location"]
