@@ -205,3 +205,23 @@ def test_cross_site_post_is_refused(blog_client, csrf_from):
         headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
     )
     assert response.status_code in (400, 403)
+
+
+def test_upload_script_gets_the_field_error_and_pages_are_styled(blog_client, csrf_from):
+    """The page's upload script asks for JSON: a refused file is the field's message, not a
+    bare "BAD REQUEST"; a missing post is a page in the blog's layout (#18)."""
+    register(blog_client, csrf_from)
+    login(blog_client, csrf_from)
+    token = csrf_from(blog_client.get("/en/posts/new").get_data(as_text=True))
+    response = blog_client.post(
+        "/en/posts/new",
+        data={"title": "x", "body": "y", "csrf_token": token,
+              "image": (io.BytesIO(b"<?php"), "shell.php")},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json == {"errors": {"image": ["Images only (png, jpg, gif, webp)."]}}
+    missing = blog_client.get("/en/posts/9999")
+    assert missing.status_code == 404
+    assert '<section class="bt-error">' in missing.get_data(as_text=True)

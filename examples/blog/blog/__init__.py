@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Batteries:
     app.config.update(
         CSRF_PROTECT_ALL=True,
         SECURITY_HEADERS=True,
+        ERROR_PAGES=True,
         LOGIN_VIEW="auth.login",
         UPLOAD_ALLOWED_EXTENSIONS={"png", "jpg", "jpeg", "gif", "webp"},
         CELERY={"task_ignore_result": False},

@@ -44,6 +44,8 @@ def new():
                 post.image = save_upload(upload)
             except UploadNotAllowed:
                 form.image.errors.append(_("Images only (png, jpg, gif, webp)."))
+                if request.wants_json:  # the page's upload script: the field's error, as JSON
+                    return jsonify(errors=form.errors), 400
                 return {"form": form}, 400
         db.session.add(post)
         db.session.commit()

@@ -19,8 +19,15 @@ document.addEventListener("DOMContentLoaded", function () {
         window.setTimeout(function () { window.location = result.location; }, 400);
       }
     }).catch(function (error) {
+      // Show what the server said: the fields' messages, else the error's message.
       var body = error && error.body;
-      percent.textContent = (body && JSON.stringify(body.errors || body.message)) ||
+      var messages = [];
+      if (body && body.errors) {
+        Object.keys(body.errors).forEach(function (field) {
+          messages = messages.concat(body.errors[field]);
+        });
+      }
+      percent.textContent = messages.join(" ") || (body && body.message) ||
         (error && error.message) || "Upload failed";
     });
   });
