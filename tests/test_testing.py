@@ -182,8 +182,17 @@ def test_plugin_fixtures_from_a_user_project(tmp_path):
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "--batteries-app", "myapp:create_app", "test_user.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--batteries-app",
+            "myapp:create_app",
+            "test_user.py",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -384,7 +393,11 @@ def test_a_postgresql_session_uses_a_private_schema_and_drops_it(project):
     before = _snapshot(project / "instance")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_pg.py"],
-        cwd=project, capture_output=True, text=True, timeout=180, env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
     )
     assert "2 passed" in result.stdout, result.stdout + result.stderr
     schema = next(x.split()[1] for x in result.stdout.splitlines() if x.startswith("SCHEMA "))
@@ -393,9 +406,9 @@ def test_a_postgresql_session_uses_a_private_schema_and_drops_it(project):
     try:
         with engine.connect() as conn:
             left = conn.scalar(
-                select(func.count()).select_from(text("information_schema.schemata")).where(
-                    text("schema_name = :s").bindparams(s=schema)
-                )
+                select(func.count())
+                .select_from(text("information_schema.schemata"))
+                .where(text("schema_name = :s").bindparams(s=schema))
             )
     finally:
         engine.dispose()

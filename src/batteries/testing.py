@@ -241,8 +241,7 @@ def use_private_schema(isolation: Isolation, url: str) -> None:
         engine = create_engine(admin_url)
     except ImportError as exc:
         raise pytest.UsageError(
-            f"{TEST_DATABASE_ENV}: the driver is missing ({exc}); "
-            "install batteries[postgres]"
+            f"{TEST_DATABASE_ENV}: the driver is missing ({exc}); install batteries[postgres]"
         ) from None
     try:
         with engine.begin() as connection:
@@ -255,8 +254,9 @@ def use_private_schema(isolation: Isolation, url: str) -> None:
         engine.dispose()
     isolation.schema = schema
     isolation.admin_url = admin_url
-    options = " ".join(filter(None, [str(parsed.query.get("options", "")),
-                                     f"-csearch_path={schema}"]))
+    options = " ".join(
+        filter(None, [str(parsed.query.get("options", "")), f"-csearch_path={schema}"])
+    )
     isolation.database_url = parsed.update_query_dict({"options": options}).render_as_string(
         hide_password=False
     )
@@ -282,7 +282,9 @@ def load_app(import_path: str) -> Flask:
     from werkzeug.utils import import_string
 
     module, _, name = import_path.partition(":")
-    target = import_string(f"{module}:{name or 'create_app'}" if name or ":" in import_path else module)
+    target = import_string(
+        f"{module}:{name or 'create_app'}" if name or ":" in import_path else module
+    )
     if isinstance(target, Flask):
         app = target
     elif callable(target):
@@ -292,7 +294,11 @@ def load_app(import_path: str) -> Flask:
         target = getattr(target, "create_app", None) or getattr(target, "app", None)
         if target is None:
             raise pytest.UsageError(f"{import_path!r} has no app or create_app")
-        app = target({"TESTING": True}) if callable(target) and not isinstance(target, Flask) else target
+        app = (
+            target({"TESTING": True})
+            if callable(target) and not isinstance(target, Flask)
+            else target
+        )
     if not isinstance(app, Flask):
         raise pytest.UsageError(f"{import_path!r} did not give a Flask app")
     app.config["TESTING"] = True
@@ -350,9 +356,7 @@ def db(app: Flask, request: pytest.FixtureRequest) -> t.Iterator[t.Any]:
         "batteries_schema"
     )
     if schema not in SCHEMAS:
-        raise pytest.UsageError(
-            f"batteries_schema = {schema!r}: use one of {', '.join(SCHEMAS)}"
-        )
+        raise pytest.UsageError(f"batteries_schema = {schema!r}: use one of {', '.join(SCHEMAS)}")
     with app.app_context():
         if schema == "migrations":
             from .migrations import upgrade
