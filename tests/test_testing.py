@@ -356,8 +356,10 @@ def test_the_control_without_isolation_touches_the_development_data(project):
 
 
 def test_the_session_folder_is_named_in_the_header_and_removed(project):
-    result = _pytest(project, "-v")
+    env = {**os.environ, "BATTERIES_MAIL_URL": "memory:"}
+    result = _pytest(project, "-v", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "batteries: BATTERIES_MAIL_URL from the environment apply" in result.stdout
     line = next(x for x in result.stdout.splitlines() if x.startswith("batteries: instance"))
     folder = line.split(" in ", 1)[1].split(" (")[0]
     assert os.path.isabs(folder) and not os.path.exists(folder)

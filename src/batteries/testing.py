@@ -98,6 +98,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 SCHEMAS = ("create_all", "migrations")
 TEST_DATABASE_ENV = "BATTERIES_TEST_DATABASE_URL"
 DATABASE_ENV = "BATTERIES_DATABASE_URL"
+#: environment variables that would point the tests at a store outside the session
+STORE_VARIABLES = tuple(
+    "BATTERIES_" + key
+    for key in (
+        "DATABASE_URL",
+        "SQLALCHEMY_DATABASE_URI",
+        "CACHE_",
+        "UPLOAD_FOLDER",
+        "RATELIMIT_URL",
+        "CELERY",
+        "MAIL_URL",
+        "SQLITE_",
+        "MONGODB_",
+    )
+)
 
 
 # -- isolation: the session's own instance folders and database -----------------------------
@@ -114,6 +129,8 @@ class Isolation:
     saved_env: dict[str, str | None] = field(default_factory=dict)
     saved_finder: t.Any = None
     patched: bool = False
+    #: ``BATTERIES_*`` variables of the environment that move a store, reported in the header
+    outside: list[str] = field(default_factory=list)
 
     def instance_path_for(self, name: str, found: str) -> str:
         """The session's instance folder of an app whose own would be ``found``."""
@@ -159,6 +176,9 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     isolation = Isolation()
     early_config.stash[ISOLATION] = isolation
     options = early_config.known_args_namespace
+    isolation.outside = sorted(
+        name for name in os.environ if name.startswith(STORE_VARIABLES) and os.environ[name]
+    )
     if not options.batteries_no_isolate and early_config.getini("batteries_isolate"):
         isolation.root = tempfile.mkdtemp(prefix="batteries-test-")
         redirect_instance_folders(isolation)
@@ -190,6 +210,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"batteries: instance folders in {isolation.root} (this session's own)")
     else:
         lines.append("batteries: not isolated, apps use their own instance folders")
+    if isolation.outside:
+        lines.append(
+            f"batteries: {', '.join(isolation.outside)} from the environment apply to the tests"
+        )
     if isolation.schema is not None:
         lines.append(f"batteries: database {isolation.schema!r} schema (dropped at the end)")
     return lines
