@@ -435,8 +435,18 @@ def test_a_postgresql_session_uses_a_private_schema_and_drops_it(project):
     assert left == 0
 
 
-def test_a_database_url_that_is_not_postgresql_is_refused(project):
-    env = {**os.environ, "BATTERIES_TEST_DATABASE_URL": "mysql+pymysql://root@127.0.0.1/test"}
-    result = _pytest(project, env=env)
+@pytest.mark.parametrize("source", ["env", "ini", "option"])
+def test_a_database_url_that_is_not_postgresql_is_refused(project, source):
+    url = "mysql+pymysql://root@127.0.0.1/test"
+    env = {**os.environ}
+    args: list[str] = []
+    if source == "env":
+        env["BATTERIES_TEST_DATABASE_URL"] = url
+    elif source == "ini":
+        (project / "pytest.ini").write_text(f"[pytest]\nbatteries_database_url = {url}\n")
+    else:
+        args = ["--batteries-database-url", url]
+    result = _pytest(project, *args, env=env)
     assert result.returncode != 0
-    assert "BATTERIES_TEST_DATABASE_URL" in result.stderr and "PostgreSQL" in result.stderr
+    assert "BATTERIES_TEST_DATABASE_URL" in result.stderr, result.stderr
+    assert "takes a PostgreSQL URL" in result.stderr and "'mysql'" in result.stderr

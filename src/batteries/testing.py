@@ -24,8 +24,8 @@ development key) start empty and the project's ``instance/`` folder, ``instance/
 included, is neither read nor written. What the tests configure explicitly (a factory's
 config, ``app.config[...]``, ``instance_path=``, ``BATTERIES_*`` variables) still wins.
 
-``BATTERIES_TEST_DATABASE_URL`` (or ``batteries_database_url`` in the ini, or
-``--batteries-database-url``) names a PostgreSQL server for the session: the plugin creates a
+``--batteries-database-url``, else ``BATTERIES_TEST_DATABASE_URL``, else
+``batteries_database_url`` in the ini, names a PostgreSQL server for the session: the plugin creates a
 private schema there, points the apps' default database at it (``BATTERIES_DATABASE_URL``,
 ``search_path`` set to the schema) and drops it when the session ends. See docs/testing.md.
 """
@@ -84,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "batteries_database_url",
         f"a PostgreSQL URL for the tests' database, private schema per session "
-        f"(the {TEST_DATABASE_ENV} environment variable wins)",
+        f"({TEST_DATABASE_ENV} and --batteries-database-url win over it)",
         default="",
     )
     parser.addini(
@@ -170,7 +170,6 @@ class Isolation:
 ISOLATION = pytest.StashKey[Isolation]()
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Set the session up before any conftest (which may make an app at import) is loaded."""
     isolation = Isolation()
@@ -179,12 +178,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     isolation.outside = sorted(
         name for name in os.environ if name.startswith(STORE_VARIABLES) and os.environ[name]
     )
-    if not options.batteries_no_isolate and early_config.getini("batteries_isolate"):
+    off = getattr(options, "batteries_no_isolate", False)
+    if not off and early_config.getini("batteries_isolate"):
         isolation.root = tempfile.mkdtemp(prefix="batteries-test-")
         redirect_instance_folders(isolation)
     url = (
-        os.environ.get(TEST_DATABASE_ENV)
-        or options.batteries_database_url
+        getattr(options, "batteries_database_url", None)
+        or os.environ.get(TEST_DATABASE_ENV)
         or early_config.getini("batteries_database_url")
     )
     if url:
@@ -285,6 +285,8 @@ def use_private_schema(isolation: Isolation, url: str) -> None:
         hide_password=False
     )
     isolation.set_env(DATABASE_ENV, isolation.database_url)
+    if DATABASE_ENV in isolation.outside:  # replaced for the session: not reaching out any more
+        isolation.outside.remove(DATABASE_ENV)
 
 
 def drop_schema(admin_url: str, schema: str) -> None:
