@@ -159,12 +159,12 @@ class Isolation:
             else:
                 os.environ[name] = old
         self.saved_env.clear()
-        if self.schema is not None and self.admin_url is not None:
-            drop_schema(self.admin_url, self.schema)
-            self.schema = None
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        if self.schema is not None and self.admin_url is not None:
+            schema, self.schema = self.schema, None
+            drop_schema(self.admin_url, schema)  # a failure here is reported, not hidden
 
 
 ISOLATION = pytest.StashKey[Isolation]()
