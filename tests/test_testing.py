@@ -8,6 +8,7 @@ in a subprocess checks the fixtures from a user's point of view (``--batteries-a
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,8 @@ import uuid
 
 import pytest
 from _services import service_up
-from sqlalchemy import String, create_engine, func, select
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import String, create_engine, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from batteries import Batteries
@@ -113,6 +115,29 @@ def test_a_failing_view_rolls_back_only_its_own_savepoint(app, client, db):
     assert client.get("/notes").json == {"notes": ["kept", "other"]}
 
 
+def test_the_test_body_has_an_app_context_and_requests_their_own(app, client, db):
+    @app.get("/ctx")
+    def ctx():
+        seen = g.get("mark")
+        g.mark = "set by a request"
+        return {"seen": seen, "same_session": batteries_db.session() is test_session}
+
+    assert current_app._get_current_object() is app  # pushed by the fixture
+    test_session = db.session()
+    g.mark = "set by the test"
+    first, second = client.get("/ctx").json, client.get("/ctx").json
+    assert first["seen"] is None and second["seen"] is None  # each request has its own g
+    assert g.mark == "set by the test"
+    assert first["same_session"] is False  # and its own session
+    with client:  # contexts preserved after the request are the request's
+        client.get("/notes")
+        assert request.path == "/notes"
+    assert not has_request_context() and g.mark == "set by the test"
+    db.session.add(Note(text="from the body"))
+    db.session.flush()
+    assert client.get("/notes").json == {"notes": ["from the body"]}  # same transaction
+
+
 def test_without_the_fixture_rows_persist(app, client):
     """The control: without ``db`` a commit is real (then cleaned up by hand)."""
     with app.app_context():
@@ -181,11 +206,247 @@ def test_plugin_fixtures_from_a_user_project(tmp_path):
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "--batteries-app", "myapp:create_app", "test_user.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--batteries-app",
+            "myapp:create_app",
+            "test_user.py",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert "5 passed" in result.stdout, result.stdout + result.stderr
+
+
+# -- isolation: a project whose instance/ folder holds a development database and cache ------
+
+PROJECT_APP = """
+from batteries import Batteries, cached, db
+from sqlalchemy import func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Item(db.Model):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+def count():
+    return db.session.scalar(select(func.count()).select_from(Item))
+
+
+def create_app(config=None):
+    app = Batteries(__name__)
+    app.config.update(config or {})
+
+    @app.post("/items")
+    def add():
+        db.session.add(Item())
+        db.session.commit()
+        return "", 201
+
+    @app.get("/items")
+    def items():
+        return {"n": count()}
+
+    @app.get("/page")
+    @cached(timeout=3600)
+    def page():
+        return f"{count()} items"
+
+    return app
+"""
+
+PROJECT_CONFTEST = """
+import pytest
+from myproj import create_app
+
+
+@pytest.fixture
+def app():
+    return create_app({"TESTING": True, "SECRET_KEY": "test"})
+"""
+
+PROJECT_TESTS = """
+import os
+
+from myproj import Item, count
+
+PROJECT_INSTANCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+
+
+def test_db_fixture_sees_an_empty_database_without_a_pushed_context(client, db):
+    assert count() == 0  # no `with app.app_context()`: the fixture pushed one
+    assert client.get("/items").json == {"n": 0}
+    assert client.post("/items").status_code == 201
+    db.session.add(Item())
+    db.session.flush()
+    assert count() == 2
+    assert client.get("/items").json == {"n": 2}
+
+
+def test_no_stale_cached_page(client, db):
+    assert client.get("/page").get_data(as_text=True) == "0 items"
+
+
+def test_a_real_commit_and_an_upload_stay_in_the_session(app, client):
+    from batteries import db, uploads
+
+    with app.app_context():
+        db.create_all()
+    assert client.post("/items").status_code == 201
+    folder = uploads.upload_folder(app)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "a.txt"), "w") as f:
+        f.write("user data")
+    assert not os.path.realpath(app.instance_path).startswith(os.path.realpath(PROJECT_INSTANCE))
+"""
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project with a development database (one row) and a cached page in instance/."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "myproj.py").write_text(PROJECT_APP)
+    (root / "conftest.py").write_text(PROJECT_CONFTEST)
+    (root / "test_proj.py").write_text(PROJECT_TESTS)
+    (root / "pytest.ini").write_text("[pytest]\n")
+    instance = root / "instance"
+    instance.mkdir()
+    dev_db = instance / "dev.sqlite"
+    (instance / "config.py").write_text(f"DATABASE_URL = {'sqlite:///' + str(dev_db)!r}\n")
+    develop = textwrap.dedent(
+        """
+        from myproj import create_app, db
+        app = create_app()
+        with app.app_context():
+            db.create_all()
+        client = app.test_client()
+        assert client.post("/items").status_code == 201
+        assert client.get("/page").get_data(as_text=True) == "1 items"
+        """
+    )
+    subprocess.run([sys.executable, "-c", develop], cwd=root, check=True, timeout=120)
+    assert dev_db.is_file() and any((instance / "cache").iterdir())
+    return root
+
+
+def _pytest(project, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, "test_proj.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_a_session_leaves_the_projects_instance_folder_alone(project):
+    before = _snapshot(project / "instance")
+    result = _pytest(project)
+    assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert _snapshot(project / "instance") == before  # same files, same bytes
+
+
+def test_the_control_without_isolation_touches_the_development_data(project):
+    """The same tests with isolation off fail as the issue says: the dev row, the stale page."""
+    before = _snapshot(project / "instance")
+    result = _pytest(project, "--batteries-no-isolate")
+    assert "3 failed" in result.stdout, result.stdout + result.stderr
+    assert "assert 1 == 0" in result.stdout
+    assert "'1 items' == '0 items'" in result.stdout
+    assert _snapshot(project / "instance") != before
+
+
+def test_the_session_folder_is_named_in_the_header_and_removed(project):
+    env = {**os.environ, "BATTERIES_MAIL_URL": "memory:"}
+    result = _pytest(project, "-v", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "batteries: BATTERIES_MAIL_URL from the environment apply" in result.stdout
+    line = next(x for x in result.stdout.splitlines() if x.startswith("batteries: instance"))
+    folder = line.split(" in ", 1)[1].split(" (")[0]
+    assert os.path.isabs(folder) and not os.path.exists(folder)
+
+
+@pytest.mark.services
+def test_a_postgresql_session_uses_a_private_schema_and_drops_it(project):
+    if not service_up(5432):
+        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+    (project / "test_pg.py").write_text(
+        textwrap.dedent(
+            """
+            from sqlalchemy import text
+
+            def test_on_postgresql(app, client, db):
+                assert db.engine.dialect.name == "postgresql"
+                schema = db.session.scalar(text("select current_schema()"))
+                assert schema.startswith("batteries_test_")
+                assert client.post("/items").status_code == 201
+                assert client.get("/items").json == {"n": 1}
+                print("SCHEMA", schema)
+
+            def test_a_real_commit(app, client):
+                from batteries import db
+                with app.app_context():
+                    db.create_all()
+                assert client.post("/items").status_code == 201
+                assert client.get("/items").json == {"n": 1}
+            """
+        )
+    )
+    env = {**os.environ, "BATTERIES_TEST_DATABASE_URL": PG_URL}
+    before = _snapshot(project / "instance")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_pg.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
+    schema = next(x.split()[1] for x in result.stdout.splitlines() if x.startswith("SCHEMA "))
+    assert _snapshot(project / "instance") == before
+    engine = create_engine(PG_URL)
+    try:
+        with engine.connect() as conn:
+            left = conn.scalar(
+                select(func.count())
+                .select_from(text("information_schema.schemata"))
+                .where(text("schema_name = :s").bindparams(s=schema))
+            )
+    finally:
+        engine.dispose()
+    assert left == 0
+
+
+@pytest.mark.parametrize("source", ["env", "ini", "option"])
+def test_a_database_url_that_is_not_postgresql_is_refused(project, source):
+    url = "mysql+pymysql://root@127.0.0.1/test"
+    env = {**os.environ}
+    args: list[str] = []
+    if source == "env":
+        env["BATTERIES_TEST_DATABASE_URL"] = url
+    elif source == "ini":
+        (project / "pytest.ini").write_text(f"[pytest]\nbatteries_database_url = {url}\n")
+    else:
+        args = ["--batteries-database-url", url]
+    result = _pytest(project, *args, env=env)
+    assert result.returncode != 0
+    assert "BATTERIES_TEST_DATABASE_URL" in result.stderr, result.stderr
+    assert "takes a PostgreSQL URL" in result.stderr and "'mysql'" in result.stderr
