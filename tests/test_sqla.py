@@ -906,3 +906,24 @@ def test_db_event_listen_on_db_session_means_this_object_s_sessions(app):
         other.session.commit()
     assert seen == ["db", "listens_for"]
     assert issubclass(other.session_class, db.Session) and other.session_class is not db.session_class
+
+
+def test_a_query_class_of_one_s_own_through_session_options(app):
+    class Counted(db.Query):
+        def names(self):
+            return sorted(a.name for a in self)
+
+    other = SQLAlchemy(session_options={"query_cls": Counted})
+
+    class Pet(other.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(String(20))
+
+    other.init_app(app)
+    with app.app_context():
+        other.create_all()
+        other.session.add_all([Pet(name="rex"), Pet(name="ada")])
+        other.session.commit()
+        assert isinstance(Pet.query, Counted)
+        assert Pet.query.names() == ["ada", "rex"]
+        assert Pet.query.paginate(page=1, per_page=1).total == 2

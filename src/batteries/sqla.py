@@ -22,6 +22,10 @@ serves any number of apps, each with its own engine and its own session::
     def user(id):
         return {"name": db.get_or_404(User, id).name}
 
+- Code written for Flask-SQLAlchemy keeps its shapes: ``User.query.filter_by(...).first()``
+  (a legacy ``Query`` of the current app context's session, with ``get_or_404``,
+  ``first_or_404``, ``one_or_404`` and ``paginate``), table names from class names (``UserRole``
+  → ``user_role``), ``db.event.listen(db.session, "after_commit", fn)`` (this ``db``'s sessions).
 - ``db.session`` is used like a ``scoped_session`` (``db.session.add(x)``, ``db.session()``),
   but the scope is the *app context*, not the thread: each app context gets its own Session,
   bound to its app's engine, created on first use and closed at teardown (which rolls back
