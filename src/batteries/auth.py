@@ -626,27 +626,28 @@ MIN_PBKDF2_ITERATIONS = 600_000
 
 
 def weak_hash_method(method: object) -> str | None:
-    """Why ``method`` (a ``PASSWORD_HASH_METHOD`` value) is too weak or unknown, or None."""
+    """Why ``method`` (a ``PASSWORD_HASH_METHOD`` value) is too weak or unknown, or None
+    (the message follows the key's name: ``"is 'pbkdf2:sha256:1000': 1000 pbkdf2 ..."``)."""
     if not isinstance(method, str):
-        return f"PASSWORD_HASH_METHOD is {method!r}, not a method name"
+        return f"is {method!r}, not a method name"
     name, *args = method.split(":")
     try:
         if name == "scrypt":
             n = int(args[0]) if args else 2**15
             if n < MIN_SCRYPT_N:
-                return f"PASSWORD_HASH_METHOD {method!r}: scrypt with n={n} (at least {MIN_SCRYPT_N})"
+                return f"is {method!r}: scrypt with n={n} (at least {MIN_SCRYPT_N})"
             return None
         if name == "pbkdf2":
             rounds = int(args[1]) if len(args) > 1 else MIN_PBKDF2_ITERATIONS
             if rounds < MIN_PBKDF2_ITERATIONS:
                 return (
-                    f"PASSWORD_HASH_METHOD {method!r}: {rounds} pbkdf2 iterations "
+                    f"is {method!r}: {rounds} pbkdf2 iterations "
                     f"(at least {MIN_PBKDF2_ITERATIONS:,})"
                 )
             return None
     except ValueError:
         pass
-    return f"PASSWORD_HASH_METHOD {method!r} is not a method Werkzeug knows (scrypt or pbkdf2)"
+    return f"is {method!r}, not a method Werkzeug knows (scrypt or pbkdf2)"
 
 
 def _find_weak_hash(app: Flask) -> str | None:
