@@ -21,7 +21,7 @@ from _services import service_up
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from batteries import Batteries, db
 from batteries.cli import cli
@@ -865,11 +865,20 @@ def test_a_model_without_a_table_name_gets_its_snake_case_name(app):
         __tablename__ = "my_names"
         id: Mapped[int] = mapped_column(primary_key=True)
 
+    class PrefixMixin:
+        @declared_attr.directive
+        def __tablename__(cls) -> str:
+            return "app_" + cls.__name__.lower()
+
+    class Prefixed(PrefixMixin, other.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    assert Prefixed.__tablename__ == "app_prefixed"  # the mixin's name wins
     assert UserRole.__tablename__ == "user_role"
     assert Admin.__table__ is UserRole.__table__
     assert Tagged.__tablename__ == "tagged"
     assert Named.__table__.name == "my_names"
-    assert sorted(other.metadata.tables) == ["my_names", "tagged", "user_role"]
+    assert sorted(other.metadata.tables) == ["app_prefixed", "my_names", "tagged", "user_role"]
     other.init_app(app)
     with app.app_context():
         other.create_all()

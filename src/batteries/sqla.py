@@ -657,14 +657,17 @@ def _wants_table_name(cls: type[t.Any], base: type[t.Any]) -> bool:
     own = cls.__dict__
     if "__tablename__" in own or "__table__" in own or own.get("__abstract__"):
         return False
+    key = False
     for klass in cls.__mro__:  # the class itself and its unmapped mixins
         if klass is not cls and issubclass(klass, base):
             continue
+        if "__tablename__" in vars(klass):  # a mixin names it (often a declared_attr)
+            return False
         for value in vars(klass).values():
             column = getattr(value, "column", value)  # mapped_column() holds a Column
             if isinstance(column, Column) and column.primary_key:
-                return True
-    return False
+                key = True
+    return key
 
 
 #: The default object, wired into every Batteries app.
