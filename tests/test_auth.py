@@ -849,3 +849,99 @@ def test_flask_jwt_extended_like_app_has_no_current_user_in_templates(app):
     response = app.test_client().get("/page", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.text == "False "
+
+
+# -- porting from Flask-Login: UserMixin, PASSWORD_HASH_METHOD -------------------------------
+
+
+def test_user_mixin_is_what_flask_login_users_have(app):
+    from batteries.auth import UserMixin
+
+    class Member(UserMixin):
+        def __init__(self, id):
+            self.id = id
+
+    class Banned(Member):
+        is_active = False
+
+    members = {"7": Member(7), "8": Banned(8)}
+    app.user_loader(members.get)
+
+    @app.get("/who")
+    def who():
+        return {
+            "id": current_user.get_id(),
+            "authenticated": current_user.is_authenticated,
+            "anonymous": current_user.is_anonymous,
+            "active": current_user.is_active,
+        }
+
+    @app.post("/in/<id>")
+    def log_in(id):
+        return {"ok": login_user(members[id])}
+
+    member = members["7"]
+    assert (member.is_authenticated, member.is_active, member.is_anonymous) == (True, True, False)
+    assert member.get_id() == "7"
+    client = app.test_client()
+    assert client.post("/in/8").json == {"ok": False}  # inactive: refused, as Flask-Login does
+    assert client.get("/who").json["anonymous"] is True
+    assert client.post("/in/7").json == {"ok": True}
+    assert client.get("/who").json == {
+        "id": "7",
+        "authenticated": True,
+        "anonymous": False,
+        "active": True,
+    }
+    with pytest.raises(NotImplementedError, match="override get_id"):
+        UserMixin().get_id()
+
+
+def test_password_hash_method_setting(app):
+    assert app.config["PASSWORD_HASH_METHOD"] == "scrypt"
+    app.config["PASSWORD_HASH_METHOD"] = "pbkdf2:sha256:1000"
+    with app.app_context():
+        fast = hash_password("pw")
+        assert fast.startswith("pbkdf2:sha256:1000$")
+        assert check_password(fast, "pw") and not check_password(fast, "px")
+        assert check_password(None, "pw") is False  # the unknown-user hash uses the method too
+    slow = hash_password("pw")  # no app context: the default
+    assert slow.startswith("scrypt:")
+    with app.app_context():  # a hash is checked by the method stored in it
+        assert check_password(slow, "pw")
+    app.config["PASSWORD_HASH_METHOD"] = "md5"
+    with app.app_context(), pytest.raises(ValueError, match="md5"):
+        hash_password("pw")
+
+
+@pytest.mark.parametrize(
+    ("method", "weak"),
+    [
+        ("scrypt", None),
+        ("scrypt:32768:8:1", None),
+        ("scrypt:16384:8:1", None),
+        ("scrypt:1024:8:1", "n=1024"),
+        ("pbkdf2", None),
+        ("pbkdf2:sha256", None),
+        ("pbkdf2:sha256:1000000", None),
+        ("pbkdf2:sha256:1000", "1000 pbkdf2 iterations"),
+        ("pbkdf2:sha256:many", "not a method"),
+        ("md5", "not a method"),
+        (7, "not a method name"),
+    ],
+)
+def test_deploy_check_reports_a_weak_password_hash_method(app, method, weak):
+    from batteries import checks
+
+    app.config["PASSWORD_HASH_METHOD"] = method
+    found = checks.run(app, auth.DEPLOY_CHECKS)
+    if weak is None:
+        assert found == []
+    else:
+        (problem,) = found
+        assert (problem.id, problem.level, problem.key) == (
+            "batteries.E040",
+            "error",
+            "PASSWORD_HASH_METHOD",
+        )
+        assert weak in problem.message and "tests" in problem.hint

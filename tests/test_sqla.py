@@ -21,7 +21,7 @@ from _services import service_up
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from batteries import Batteries, db
 from batteries.cli import cli
@@ -777,3 +777,162 @@ def test_sqlite_files_the_engine_creates_are_private(tmp_path):
         for name in ("app.sqlite", "app.sqlite-wal", "app.sqlite-shm"):
             assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o600, name
     db.forget_engines(app)
+
+
+# -- Flask-SQLAlchemy's shapes: Model.query, default table names, db.event ----------------------
+
+
+def test_model_query_is_a_legacy_query_of_the_app_context_session(dbapp):
+    _fill(dbapp, 3)
+    with dbapp.app_context():
+        assert Author.query.filter_by(name="author 001").first().name == "author 001"
+        assert Author.query.count() == 3
+        assert [a.name for a in Author.query.order_by(Author.id.desc()).limit(2)] == [
+            "author 002",
+            "author 001",
+        ]
+        assert Author.query.session is db.session()
+        assert db.session.query(Author).get_or_404(1) is Author.query.get_or_404(1)
+
+
+def test_model_query_404_helpers(dbapp):
+    from werkzeug.exceptions import NotFound
+
+    _fill(dbapp, 2)
+    with dbapp.app_context():
+        assert Author.query.get_or_404(2).name == "author 001"
+        with pytest.raises(NotFound, match="Author 99 was not found"):
+            Author.query.get_or_404(99)
+        with pytest.raises(NotFound, match="no such author"):
+            Author.query.get_or_404(99, description="no such author")
+        assert Author.query.filter_by(name="author 000").first_or_404().id == 1
+        with pytest.raises(NotFound):
+            Author.query.filter_by(name="nobody").first_or_404()
+        assert Author.query.filter_by(name="author 001").one_or_404().id == 2
+        with pytest.raises(NotFound):
+            Author.query.filter_by(name="nobody").one_or_404()
+        with pytest.raises(sqlalchemy_exc.MultipleResultsFound):  # several: still an error
+            Author.query.one_or_404()
+
+
+def test_model_query_paginate_reads_the_query_string(dbapp):
+    from werkzeug.exceptions import NotFound
+
+    _fill(dbapp, 25)
+    with dbapp.test_request_context("/?page=2&per_page=10"):
+        page = Author.query.order_by(Author.id).paginate()
+        assert [a.name for a in page.items][:2] == ["author 010", "author 011"]
+        assert (page.page, page.per_page, page.total, page.pages) == (2, 10, 25, 3)
+        assert Author.query.filter(Author.id > 20).paginate(page=1).total == 5
+        with pytest.raises(NotFound):
+            Author.query.order_by(Author.id).paginate(page=9)
+        assert Author.query.order_by(Author.id).paginate(page=9, error_out=False).items == []
+    with dbapp.test_request_context("/?page=x"):
+        assert Author.query.order_by(Author.id).paginate(error_out=False).page == 1
+
+
+def test_model_query_needs_an_app_context():
+    with pytest.raises(RuntimeError, match="app context"):
+        Author.query  # noqa: B018
+
+
+def test_a_model_without_a_table_name_gets_its_snake_case_name(app):
+    from batteries.sqla import table_name
+
+    assert [table_name(n) for n in ("User", "UserRole", "HTTPLog", "Post2Tag")] == [
+        "user",
+        "user_role",
+        "http_log",
+        "post2_tag",
+    ]
+    other = SQLAlchemy()
+
+    class IdMixin:
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class UserRole(other.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+        kind: Mapped[str] = mapped_column(String(20))
+        __mapper_args__ = {"polymorphic_on": "kind", "polymorphic_identity": "role"}
+
+    class Admin(UserRole):  # no key of its own: single-table inheritance, no new table
+        __mapper_args__ = {"polymorphic_identity": "admin"}
+
+    class Tagged(IdMixin, other.Model):  # the key comes from a mixin
+        pass
+
+    class Named(other.Model):
+        __tablename__ = "my_names"
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    class PrefixMixin:
+        @declared_attr.directive
+        def __tablename__(cls) -> str:
+            return "app_" + cls.__name__.lower()
+
+    class Prefixed(PrefixMixin, other.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+
+    assert Prefixed.__tablename__ == "app_prefixed"  # the mixin's name wins
+    assert UserRole.__tablename__ == "user_role"
+    assert Admin.__table__ is UserRole.__table__
+    assert Tagged.__tablename__ == "tagged"
+    assert Named.__table__.name == "my_names"
+    assert sorted(other.metadata.tables) == ["app_prefixed", "my_names", "tagged", "user_role"]
+    other.init_app(app)
+    with app.app_context():
+        other.create_all()
+        other.session.add(Admin())
+        other.session.commit()
+        assert UserRole.query.one().kind == "admin"
+
+
+def test_db_event_listen_on_db_session_means_this_object_s_sessions(app):
+    seen: list[str] = []
+    other = SQLAlchemy()
+    other.init_app(app)
+
+    def committed(session):
+        seen.append("db" if isinstance(session, db.session_class) else "other")
+
+    db.event.listen(db.session, "after_commit", committed)
+    try:
+        assert db.event.contains(db.session, "after_commit", committed)
+        with app.app_context():
+            db.session.commit()
+            other.session.commit()
+        assert seen == ["db"]
+    finally:
+        db.event.remove(db.session, "after_commit", committed)
+    assert not db.event.contains(db.session, "after_commit", committed)
+
+    @other.event.listens_for(other.session, "after_commit")
+    def also(session):
+        seen.append("listens_for")
+
+    with app.app_context():
+        db.session.commit()
+        other.session.commit()
+    assert seen == ["db", "listens_for"]
+    assert issubclass(other.session_class, db.Session) and other.session_class is not db.session_class
+
+
+def test_a_query_class_of_one_s_own_through_session_options(app):
+    class Counted(db.Query):
+        def names(self):
+            return sorted(a.name for a in self)
+
+    other = SQLAlchemy(session_options={"query_cls": Counted})
+
+    class Pet(other.Model):
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(String(20))
+
+    other.init_app(app)
+    with app.app_context():
+        other.create_all()
+        other.session.add_all([Pet(name="rex"), Pet(name="ada")])
+        other.session.commit()
+        assert isinstance(Pet.query, Counted)
+        assert Pet.query.names() == ["ada", "rex"]
+        assert Pet.query.paginate(page=1, per_page=1).total == 2

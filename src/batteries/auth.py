@@ -63,6 +63,7 @@ from flask import (
     after_this_request,
     current_app,
     g,
+    has_app_context,
     has_request_context,
     request,
     session,
@@ -128,7 +129,14 @@ KEEP_SESSION_KEYS = Setting(
     "session keys kept when login_user/logout_user clear the session "
     "(flashes, Flask's permanent flag, Flask-Login's keys)",
 )
-CONFIG = (LOGIN_VIEW, REMEMBER_COOKIE, REMEMBER_DURATION, KEEP_SESSION_KEYS)
+PASSWORD_HASH_METHOD = Setting(
+    "PASSWORD_HASH_METHOD",
+    "scrypt",
+    (str,),
+    "werkzeug method of hash_password; a fast one such as 'pbkdf2:sha256:1000' is for tests "
+    "only (check --deploy reports it)",
+)
+CONFIG = (LOGIN_VIEW, REMEMBER_COOKIE, REMEMBER_DURATION, KEEP_SESSION_KEYS, PASSWORD_HASH_METHOD)
 
 
 def init_app(app: Flask) -> None:
@@ -153,6 +161,41 @@ class AnonymousUser:
 
 
 ANONYMOUS = AnonymousUser()
+
+
+class UserMixin:
+    """What Flask-Login's users have: ``is_authenticated``, ``is_active``, ``is_anonymous`` and
+    ``get_id()`` (``str(self.id)``). Batteries needs only ``get_id()``; a model ported from
+    Flask-Login keeps ``class User(UserMixin, db.Model)`` with the import changed::
+
+        from batteries.auth import UserMixin
+
+    Override ``is_active`` (a column or a property) to refuse logins of disabled users, and
+    ``get_id()`` when the id is not in ``id``. Equality stays the object's identity (the
+    session's identity map gives one object per row).
+    """
+
+    __slots__ = ()
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        ident = getattr(self, "id", None)
+        if ident is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no id: give it an 'id' or override get_id()"
+            )
+        return str(ident)
 
 
 def user_loader(target: Scaffold, loader: UserLoader | None = None) -> t.Any:
@@ -552,20 +595,67 @@ class PasswordTooLong(BadRequest, ValueError):
 
 
 def hash_password(password: str) -> str:
-    """A salted hash of ``password`` to store (Werkzeug's default method, scrypt).
+    """A salted hash of ``password`` to store, by the current app's ``PASSWORD_HASH_METHOD``
+    (default scrypt, Werkzeug's default; outside an app context always scrypt).
 
     Passwords longer than 4,096 characters raise :class:`PasswordTooLong` (a 400)::
 
         user.pwhash = hash_password(form.password.data)
+
+    A test suite that creates many users may set ``PASSWORD_HASH_METHOD`` to a fast method
+    (``"pbkdf2:sha256:1000"``): hashes are checked by the method stored in them, so both
+    kinds verify. Never in production: ``batteries check --deploy`` reports it.
     """
     from werkzeug.security import generate_password_hash
 
     if len(password) > MAX_PASSWORD_LENGTH:
         raise PasswordTooLong()
-    return generate_password_hash(password)
+    return generate_password_hash(password, method=_hash_method())
 
 
-_dummy_hash: list[str] = []
+def _hash_method() -> str:
+    if has_app_context():
+        return str(PASSWORD_HASH_METHOD.get(current_app))
+    return str(PASSWORD_HASH_METHOD.default)
+
+
+#: Weakest work factors accepted in production (OWASP's 2023 figures; Werkzeug's defaults
+#: are scrypt n=2**15 and pbkdf2 1,000,000 iterations).
+MIN_SCRYPT_N = 2**14
+MIN_PBKDF2_ITERATIONS = 600_000
+
+
+def weak_hash_method(method: object) -> str | None:
+    """Why ``method`` (a ``PASSWORD_HASH_METHOD`` value) is too weak or unknown, or None
+    (the message follows the key's name: ``"is 'pbkdf2:sha256:1000': 1000 pbkdf2 ..."``)."""
+    if not isinstance(method, str):
+        return f"is {method!r}, not a method name"
+    name, *args = method.split(":")
+    try:
+        if name == "scrypt":
+            n = int(args[0]) if args else 2**15
+            if n < MIN_SCRYPT_N:
+                return f"is {method!r}: scrypt with n={n} (at least {MIN_SCRYPT_N})"
+            return None
+        if name == "pbkdf2":
+            rounds = int(args[1]) if len(args) > 1 else MIN_PBKDF2_ITERATIONS
+            if rounds < MIN_PBKDF2_ITERATIONS:
+                return (
+                    f"is {method!r}: {rounds} pbkdf2 iterations "
+                    f"(at least {MIN_PBKDF2_ITERATIONS:,})"
+                )
+            return None
+    except ValueError:
+        pass
+    return f"is {method!r}, not a method Werkzeug knows (scrypt or pbkdf2)"
+
+
+def _find_weak_hash(app: Flask) -> str | None:
+    return weak_hash_method(PASSWORD_HASH_METHOD.get(app))
+
+
+#: check_password's hash for unknown users, one per method (so both take the same time).
+_dummy_hash: dict[str, str] = {}
 
 
 def check_password(pwhash: str | None, password: str) -> bool:
@@ -584,9 +674,10 @@ def check_password(pwhash: str | None, password: str) -> bool:
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
         return False
     if pwhash is None:
-        if not _dummy_hash:
-            _dummy_hash.append(hash_password("batteries: no such user"))
-        check_password_hash(_dummy_hash[0], password)
+        method = _hash_method()
+        if method not in _dummy_hash:
+            _dummy_hash[method] = hash_password("batteries: no such user")
+        check_password_hash(_dummy_hash[method], password)
         return False
     try:
         return check_password_hash(pwhash, password)
@@ -603,6 +694,7 @@ __all__ = [
     "CurrentUser",
     "LoginViewError",
     "PasswordTooLong",
+    "UserMixin",
     "check_password",
     "current_user",
     "hash_password",
@@ -616,5 +708,12 @@ __all__ = [
     "user_loader",
 ]
 
-#: this battery adds no deploy checks (see batteries.checks)
-DEPLOY_CHECKS: tuple[Check, ...] = ()
+DEPLOY_CHECKS: tuple[Check, ...] = (
+    Check(
+        "batteries.E040",
+        "error",
+        PASSWORD_HASH_METHOD.key,
+        "leave PASSWORD_HASH_METHOD unset in production (scrypt); fast methods are for tests",
+        _find_weak_hash,
+    ),
+)

@@ -22,6 +22,10 @@ serves any number of apps, each with its own engine and its own session::
     def user(id):
         return {"name": db.get_or_404(User, id).name}
 
+- Code written for Flask-SQLAlchemy keeps its shapes: ``User.query.filter_by(...).first()``
+  (a legacy ``Query`` of the current app context's session, with ``get_or_404``,
+  ``first_or_404``, ``one_or_404`` and ``paginate``), table names from class names (``UserRole``
+  → ``user_role``), ``db.event.listen(db.session, "after_commit", fn)`` (this ``db``'s sessions).
 - ``db.session`` is used like a ``scoped_session`` (``db.session.add(x)``, ``db.session()``),
   but the scope is the *app context*, not the thread: each app context gets its own Session,
   bound to its app's engine, created on first use and closed at teardown (which rolls back
@@ -167,8 +171,10 @@ class SQLAlchemy:
     def __init__(self, session_options: dict[str, t.Any] | None = None) -> None:
         self.session_options = dict(session_options or {})
         self.session = _SessionProxy(self)
+        self.event = _Events()
         self._key = f"_batteries_db_session_{id(self):x}"
         self._model: type[DeclarativeBase] | None = None
+        self._session_class: type[Session] | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -197,8 +203,26 @@ class SQLAlchemy:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    self._model = _make_model_base()
+                    self._model = _make_model_base(self)
         return self._model
+
+    @property
+    def Query(self) -> type[t.Any]:
+        """The legacy ``Query`` class behind ``Model.query`` and ``db.session.query()``: SQLAlchemy's
+        own, plus ``get_or_404``, ``first_or_404``, ``one_or_404`` and ``paginate``."""
+        return query_class()
+
+    @property
+    def session_class(self) -> type[Session]:
+        """The ``Session`` subclass of this object's sessions: listen to its events with
+        ``db.event.listen(db.session, "before_commit", fn)`` (or name this class)."""
+        if self._session_class is None:
+            from sqlalchemy.orm import Session
+
+            with self._lock:
+                if self._session_class is None:
+                    self._session_class = type("Session", (Session,), {"__module__": __name__})
+        return self._session_class
 
     @property
     def metadata(self) -> t.Any:
@@ -257,15 +281,15 @@ class SQLAlchemy:
 
     def make_session(self, app: Flask) -> Session:
         """A new Session bound to ``app``'s engine (or to the test transaction)."""
-        from sqlalchemy.orm import Session
-
         engine = self.get_engine(app)
+        session_class = self.session_class
+        options = {"query_cls": query_class(), **self.session_options}
         test_bind = state_of(app, SqlaState).test_binds.get(self._key)
         if test_bind is not None:
-            return Session(
-                bind=test_bind, join_transaction_mode="create_savepoint", **self.session_options
+            return session_class(
+                bind=test_bind, join_transaction_mode="create_savepoint", **options
             )
-        return Session(bind=engine, **self.session_options)
+        return session_class(bind=engine, **options)
 
     @contextlib.contextmanager
     def bound_to(self, app: Flask, connection: t.Any) -> t.Iterator[None]:
@@ -357,6 +381,118 @@ class SQLAlchemy:
             max_per_page=max_per_page,
             error_out=error_out,
         )
+
+
+class _Events:
+    """``db.event``: ``sqlalchemy.event``, where a ``db.session`` target means that object's
+    sessions (its :attr:`SQLAlchemy.session_class`), as Flask-SQLAlchemy apps write it::
+
+        db.event.listen(db.session, "after_commit", reindex)
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def _target(target: t.Any) -> t.Any:
+        if isinstance(target, _SessionProxy):
+            return target._db.session_class
+        return target
+
+    def listen(self, target: t.Any, identifier: str, fn: t.Any, *args: t.Any, **kw: t.Any) -> None:
+        from sqlalchemy import event
+
+        event.listen(self._target(target), identifier, fn, *args, **kw)
+
+    def listens_for(self, target: t.Any, identifier: str, *args: t.Any, **kw: t.Any) -> t.Any:
+        from sqlalchemy import event
+
+        return event.listens_for(self._target(target), identifier, *args, **kw)
+
+    def remove(self, target: t.Any, identifier: str, fn: t.Any) -> None:
+        from sqlalchemy import event
+
+        event.remove(self._target(target), identifier, fn)
+
+    def contains(self, target: t.Any, identifier: str, fn: t.Any) -> bool:
+        from sqlalchemy import event
+
+        return event.contains(self._target(target), identifier, fn)
+
+
+_query_class: list[type[t.Any]] = []
+
+
+def query_class() -> type[t.Any]:
+    """SQLAlchemy's legacy ``Query`` with the 404 helpers and ``paginate`` (built on first use)."""
+    if not _query_class:
+        with _query_lock:
+            if not _query_class:
+                _query_class.append(_make_query_class())
+    return _query_class[0]
+
+
+_query_lock = threading.Lock()
+
+
+def _make_query_class() -> type[t.Any]:
+    from sqlalchemy.orm import Query as LegacyQuery
+
+    class Query(LegacyQuery):  # type: ignore[type-arg]
+        """``Model.query``: SQLAlchemy's legacy ``Query`` plus the helpers that answer 404."""
+
+        def get_or_404(self, ident: t.Any, description: str | None = None) -> t.Any:
+            entity: t.Any = self.column_descriptions[0]["entity"]
+            found = self.session.get(entity, ident)
+            if found is None:
+                name = _entity_name(entity)
+                raise NotFound(description or f"{name} {ident!r} was not found.")
+            return found
+
+        def first_or_404(self, description: str | None = None) -> t.Any:
+            found = self.first()
+            if found is None:
+                raise NotFound(description or "No matching record was found.")
+            return found
+
+        def one_or_404(self, description: str | None = None) -> t.Any:
+            from sqlalchemy.exc import NoResultFound
+
+            try:
+                return self.one()
+            except NoResultFound:
+                raise NotFound(description or "No matching record was found.") from None
+
+        def paginate(
+            self,
+            *,
+            page: int | None = None,
+            per_page: int | None = None,
+            max_per_page: int | None = MAX_PER_PAGE,
+            error_out: bool = True,
+        ) -> Pagination:
+            """One page of this query, like :meth:`SQLAlchemy.paginate`."""
+            return paginate(
+                self.session,
+                t.cast("Select[t.Any]", self.statement),
+                page=page,
+                per_page=per_page,
+                max_per_page=max_per_page,
+                error_out=error_out,
+            )
+
+    return Query
+
+
+class _QueryProperty:
+    """``Model.query``: ``db.session.query(Model)`` in the current app context."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, owner: SQLAlchemy) -> None:
+        self._db = owner
+
+    def __get__(self, obj: t.Any, cls: type[t.Any]) -> t.Any:
+        return self._db.session.query(cls)
 
 
 def _close(session: Session, exc: BaseException | None) -> None:
@@ -468,7 +604,7 @@ def _mysql_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
         cursor.close()
 
 
-def _make_model_base() -> type[DeclarativeBase]:
+def _make_model_base(owner: SQLAlchemy) -> type[DeclarativeBase]:
     from sqlalchemy import MetaData
     from sqlalchemy.orm import DeclarativeBase
 
@@ -486,6 +622,18 @@ def _make_model_base() -> type[DeclarativeBase]:
             }
         )
 
+        #: ``User.query.filter_by(name="x").first()``: a legacy ``Query`` of the current app
+        #: context's session (Flask-SQLAlchemy's ``Model.query``; prefer ``db.select``).
+        query: t.ClassVar[t.Any] = _QueryProperty(owner)
+
+        def __init_subclass__(cls, **kw: t.Any) -> None:
+            # Flask-SQLAlchemy's rule: a model with a primary key of its own and no table
+            # named gets the snake_case class name; a subclass without one shares its
+            # parent's table (single-table inheritance).
+            if _wants_table_name(cls, Model):
+                cls.__tablename__ = table_name(cls.__name__)
+            super().__init_subclass__(**kw)
+
         def __repr__(self) -> str:
             from sqlalchemy import inspect
 
@@ -494,6 +642,32 @@ def _make_model_base() -> type[DeclarativeBase]:
             return f"<{type(self).__name__} {shown}>"
 
     return Model
+
+
+def table_name(class_name: str) -> str:
+    """The table name a model gets when it names none: ``UserRole`` → ``user_role``."""
+    import re
+
+    return re.sub(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))", r"_\1", class_name).lower()
+
+
+def _wants_table_name(cls: type[t.Any], base: type[t.Any]) -> bool:
+    from sqlalchemy import Column
+
+    own = cls.__dict__
+    if "__tablename__" in own or "__table__" in own or own.get("__abstract__"):
+        return False
+    key = False
+    for klass in cls.__mro__:  # the class itself and its unmapped mixins
+        if klass is not cls and issubclass(klass, base):
+            continue
+        if "__tablename__" in vars(klass):  # a mixin names it (often a declared_attr)
+            return False
+        for value in vars(klass).values():
+            column = getattr(value, "column", value)  # mapped_column() holds a Column
+            if isinstance(column, Column) and column.primary_key:
+                key = True
+    return key
 
 
 #: The default object, wired into every Batteries app.
