@@ -121,34 +121,38 @@ def test_cli_prints_battery_checks(tmp_path):
 
 
 def test_login_view_that_is_no_endpoint(tmp_path):
-    from batteries.checks import login_view_problems
+    from batteries import auth
+
+    def problems(app):
+        return run(app, auth.DEPLOY_CHECKS)
 
     app = Batteries("lv", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
-    assert login_view_problems(app) == []  # no login in use, the default untouched: silent
+    assert problems(app) == []  # no login in use, the default untouched: silent
 
     @app.user_loader
     def load(user_id):
         return None
 
-    [problem] = login_view_problems(app)
+    [problem] = problems(app)
     assert problem.id == "batteries.E019" and "'auth.login'" in problem.message
 
     @app.route("/sign-in")
     def login():
         return "form"
 
-    assert "set LOGIN_VIEW = 'login'" in login_view_problems(app)[0].hint
+    assert "did you mean 'login'?" in problems(app)[0].message
     app.config["LOGIN_VIEW"] = "login"
-    assert login_view_problems(app) == []
+    assert problems(app) == []
     result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=lambda: app))
     assert "E019" not in result.output
 
 
-def test_explicit_login_view_is_checked_without_a_loader(tmp_path):
-    from batteries.checks import login_view_problems
+def test_explicit_login_view_is_checked_without_a_loader_and_without_deploy(tmp_path):
+    from batteries import auth
 
     app = Batteries("lv2", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
     app.config["LOGIN_VIEW"] = "users.login"
-    assert [p.key for p in login_view_problems(app)] == ["LOGIN_VIEW"]
-    result = CliRunner().invoke(cli, ["check"], obj=ScriptInfo(create_app=lambda: app))
-    assert result.exit_code == 1 and "batteries.E019 LOGIN_VIEW" in result.output
+    assert [p.key for p in run(app, auth.DEPLOY_CHECKS)] == ["LOGIN_VIEW"]
+    for args in (["check"], ["check", "--deploy"]):
+        result = CliRunner().invoke(cli, args, obj=ScriptInfo(create_app=lambda: app))
+        assert result.exit_code == 1 and result.output.count("batteries.E019 LOGIN_VIEW") == 1

@@ -53,24 +53,20 @@ from __future__ import annotations
 import functools
 import logging
 import typing as t
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
 
 from flask import (
     abort,
     after_this_request,
     current_app,
     g,
-    has_app_context,
     has_request_context,
     request,
     session,
     url_for,
 )
 from flask.sansio.scaffold import setupmethod
-from werkzeug.exceptions import BadRequest
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
@@ -78,8 +74,16 @@ from . import csrf, signals
 from .checks import Check
 from .config import Setting
 from .i18n import gettext
+from .passwords import (  # noqa: F401  (re-exported: part of batteries.auth's API)
+    MAX_PASSWORD_LENGTH,
+    PASSWORD_HASH_METHOD,
+    PasswordTooLong,
+    check_password,
+    hash_password,
+)
+from .redirects import MAX_NEXT_LENGTH, is_safe_path, next_url, safe_next  # noqa: F401
 from .state import state_of
-from .tokens import make_token, read_token
+from .tokens import find_user_loaders_with, make_token, read_token
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -97,10 +101,6 @@ _G_USER = "_batteries_user"
 _G_REMEMBER = "_batteries_remember"
 #: Salt of the remember cookie's signature (keeps it apart from the session's).
 REMEMBER_SALT = "batteries.auth.remember"
-#: Longest ``next`` that :func:`safe_next` accepts.
-MAX_NEXT_LENGTH = 2048
-#: Longest password :func:`hash_password` accepts (scrypt of huge inputs is a cheap DoS).
-MAX_PASSWORD_LENGTH = 4096
 
 log = logging.getLogger("batteries.auth")
 
@@ -129,14 +129,7 @@ KEEP_SESSION_KEYS = Setting(
     "session keys kept when login_user/logout_user clear the session "
     "(flashes, Flask's permanent flag, Flask-Login's keys)",
 )
-PASSWORD_HASH_METHOD = Setting(
-    "PASSWORD_HASH_METHOD",
-    "scrypt",
-    (str,),
-    "werkzeug method of hash_password; a fast one such as 'pbkdf2:sha256:1000' is for tests "
-    "only (check --deploy reports it)",
-)
-CONFIG = (LOGIN_VIEW, REMEMBER_COOKIE, REMEMBER_DURATION, KEEP_SESSION_KEYS, PASSWORD_HASH_METHOD)
+CONFIG = (LOGIN_VIEW, REMEMBER_COOKIE, REMEMBER_DURATION, KEEP_SESSION_KEYS)
 
 
 def init_app(app: Flask) -> None:
@@ -261,6 +254,9 @@ def uses_login(app: Flask) -> bool:
 def get_user_loader(app: Flask) -> UserLoader | None:
     """The function registered with ``@app.user_loader``, or None."""
     return state_of(app, AuthState).user_loader
+
+
+find_user_loaders_with(get_user_loader)  # read_token's default loader: the app's @user_loader
 
 
 def _get_loader(app: Flask) -> UserLoader:
@@ -536,158 +532,6 @@ def _unauthorized() -> t.Any:
     return htmx.login_redirect(target) if htmx_page else redirect(target, 302)
 
 
-#: Characters left as they are when the path is percent-encoded for ``next`` (RFC 3986 pchar).
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
-
-
-def next_url() -> str:
-    """This request's URL relative to the site (script root, path, query string) for ``next``.
-
-    That is ``script_root + full_path`` without a trailing ``?``, with the path percent-encoded
-    again (Werkzeug decodes it), so a path with spaces or non-ASCII characters comes back
-    through :func:`safe_next` unchanged.
-    """
-    path = quote(request.script_root + request.path, safe=_PATH_SAFE)
-    # The query string is kept as sent; only bytes a client should have escaped are escaped.
-    query = quote(request.query_string, safe=_PATH_SAFE + "?%[]")
-    return f"{path}?{query}" if query else path
-
-
-def _bad_char(ch: str) -> bool:
-    # Backslashes (browsers read them as "/"), whitespace (tabs and newlines are dropped by
-    # browsers, turning "/\t/evil" into "//evil"), control, format and unassigned characters.
-    return ch == "\\" or ch.isspace() or unicodedata.category(ch)[0] in "CZ"
-
-
-def is_safe_path(target: object) -> bool:
-    """True when ``target`` is a path on this site: ``/`` then anything but ``/`` or ``\\``,
-    with no backslash, whitespace or control character, at most 2,048 characters."""
-    return (
-        isinstance(target, str)
-        and 0 < len(target) <= MAX_NEXT_LENGTH
-        and target[0] == "/"
-        and target[1:2] not in ("/", "\\")
-        and not any(_bad_char(ch) for ch in target)
-    )
-
-
-def safe_next(default: str = "/") -> str:
-    """``next`` from ``request.values`` when it is a path on this site, else ``default``.
-
-    Accepted: it starts with exactly one ``/`` and has no ``\\``, whitespace or control
-    character (at most 2,048 characters). So ``//evil.example``, ``https://evil.example``,
-    ``javascript:...``, ``/\\evil``, CR/LF and tab tricks all give ``default``. Example::
-
-        login_user(user)
-        return redirect(safe_next(url_for("index")))
-    """
-    target = request.values.get("next")
-    return target if target is not None and is_safe_path(target) else default
-
-
-# -- passwords ------------------------------------------------------------------------------
-
-
-class PasswordTooLong(BadRequest, ValueError):
-    """A password over 4,096 characters: a 400 in a view, a ValueError elsewhere."""
-
-    description = f"Passwords are limited to {MAX_PASSWORD_LENGTH} characters."
-
-
-def hash_password(password: str) -> str:
-    """A salted hash of ``password`` to store, by the current app's ``PASSWORD_HASH_METHOD``
-    (default scrypt, Werkzeug's default; outside an app context always scrypt).
-
-    Passwords longer than 4,096 characters raise :class:`PasswordTooLong` (a 400)::
-
-        user.pwhash = hash_password(form.password.data)
-
-    A test suite that creates many users may set ``PASSWORD_HASH_METHOD`` to a fast method
-    (``"pbkdf2:sha256:1000"``): hashes are checked by the method stored in them, so both
-    kinds verify. Never in production: ``batteries check --deploy`` reports it.
-    """
-    from werkzeug.security import generate_password_hash
-
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise PasswordTooLong()
-    return generate_password_hash(password, method=_hash_method())
-
-
-def _hash_method() -> str:
-    if has_app_context():
-        return str(PASSWORD_HASH_METHOD.get(current_app))
-    return str(PASSWORD_HASH_METHOD.default)
-
-
-#: Weakest work factors accepted in production (OWASP's 2023 figures; Werkzeug's defaults
-#: are scrypt n=2**15 and pbkdf2 1,000,000 iterations).
-MIN_SCRYPT_N = 2**14
-MIN_PBKDF2_ITERATIONS = 600_000
-
-
-def weak_hash_method(method: object) -> str | None:
-    """Why ``method`` (a ``PASSWORD_HASH_METHOD`` value) is too weak or unknown, or None
-    (the message follows the key's name: ``"is 'pbkdf2:sha256:1000': 1000 pbkdf2 ..."``)."""
-    if not isinstance(method, str):
-        return f"is {method!r}, not a method name"
-    name, *args = method.split(":")
-    try:
-        if name == "scrypt":
-            n = int(args[0]) if args else 2**15
-            if n < MIN_SCRYPT_N:
-                return f"is {method!r}: scrypt with n={n} (at least {MIN_SCRYPT_N})"
-            return None
-        if name == "pbkdf2":
-            rounds = int(args[1]) if len(args) > 1 else MIN_PBKDF2_ITERATIONS
-            if rounds < MIN_PBKDF2_ITERATIONS:
-                return (
-                    f"is {method!r}: {rounds} pbkdf2 iterations "
-                    f"(at least {MIN_PBKDF2_ITERATIONS:,})"
-                )
-            return None
-    except ValueError:
-        pass
-    return f"is {method!r}, not a method Werkzeug knows (scrypt or pbkdf2)"
-
-
-def _find_weak_hash(app: Flask) -> str | None:
-    return weak_hash_method(PASSWORD_HASH_METHOD.get(app))
-
-
-#: check_password's hash for unknown users, one per method (so both take the same time).
-_dummy_hash: dict[str, str] = {}
-
-
-def check_password(pwhash: str | None, password: str) -> bool:
-    """True when ``password`` matches the stored ``pwhash``; never raises.
-
-    A malformed stored hash is a failed check (logged as an error), not a 500. Pass None for
-    an unknown user: a hash is still computed, so a wrong name and a wrong password take the
-    same time::
-
-        user = find_user(name)
-        if not check_password(user.pwhash if user else None, password):
-            abort(401)
-    """
-    from werkzeug.security import check_password_hash
-
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        return False
-    if pwhash is None:
-        method = _hash_method()
-        if method not in _dummy_hash:
-            _dummy_hash[method] = hash_password("batteries: no such user")
-        check_password_hash(_dummy_hash[method], password)
-        return False
-    try:
-        return check_password_hash(pwhash, password)
-    except Exception:  # a stored hash is data: any failure is a failed check
-        # Name the method only: the rest of a hash is not for logs.
-        method = str(pwhash).partition("$")[0][:40]
-        log.error("check_password: malformed stored password hash (method %r)", method)
-        return False
-
-
 __all__ = [
     "ANONYMOUS",
     "AnonymousUser",
@@ -708,12 +552,28 @@ __all__ = [
     "user_loader",
 ]
 
+def _login_view_missing(app: Flask) -> str | None:
+    """``LOGIN_VIEW`` naming no endpoint, when the app logs users in or set the key itself
+    (``@login_required`` would answer every anonymous visitor with a 500)."""
+    view = LOGIN_VIEW.get(app)
+    explicit = "LOGIN_VIEW" in getattr(app.config, "explicit", ())
+    if not view or not (uses_login(app) or explicit) or view in app.view_functions:
+        return None
+    close = [e for e in app.view_functions if e.rsplit(".", 1)[-1] in ("login", "sign_in")]
+    meant = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"is {view!r}, which is no endpoint of this app{meant}: @login_required cannot send "
+        "anonymous visitors to a login page."
+    )
+
+
 DEPLOY_CHECKS: tuple[Check, ...] = (
     Check(
-        "batteries.E040",
+        "batteries.E019",
         "error",
-        PASSWORD_HASH_METHOD.key,
-        "leave PASSWORD_HASH_METHOD unset in production (scrypt); fast methods are for tests",
-        _find_weak_hash,
+        "LOGIN_VIEW",
+        "set LOGIN_VIEW to your login view's endpoint, or to None to answer 401",
+        _login_view_missing,
+        always=True,
     ),
 )

@@ -51,6 +51,8 @@ class Check:
     key: str
     hint: str
     find: t.Callable[[Flask], Found]
+    #: run by plain ``batteries check`` too, not only with ``--deploy`` (a mistake in any mode)
+    always: bool = False
 
     def run(self, app: Flask) -> list[Problem]:
         found = self.find(app)
@@ -331,29 +333,6 @@ def unknown_key_problems(app: Flask, registry: t.Any) -> list[Problem]:
             f"rename it to {close}",
         )
         for key, close in typos(app.config, registry)
-    ]
-
-
-def login_view_problems(app: Flask) -> list[Problem]:
-    """``LOGIN_VIEW`` naming no endpoint, when the app logs users in or set the key itself
-    (``@login_required`` would answer every anonymous visitor with a 500)."""
-    from .auth import LOGIN_VIEW, uses_login
-
-    view = LOGIN_VIEW.get(app)
-    explicit = "LOGIN_VIEW" in getattr(app.config, "explicit", ())
-    if not view or not (uses_login(app) or explicit) or view in app.view_functions:
-        return []
-    close = [e for e in app.view_functions if e.rsplit(".", 1)[-1] in ("login", "sign_in")]
-    hint = f"set LOGIN_VIEW = {close[0]!r}" if close else "set LOGIN_VIEW to your login view's endpoint"
-    return [
-        Problem(
-            "batteries.E019",
-            "error",
-            "LOGIN_VIEW",
-            f"is {view!r}, which is no endpoint of this app: @login_required cannot send "
-            "anonymous visitors to a login page.",
-            hint + ", or to None to answer 401",
-        )
     ]
 
 

@@ -133,7 +133,8 @@ def check_command(ctx: click.Context, deploy: bool, fail_level: str) -> None:
     app = info.load_app()
     problems = checks.config_type_problems(app, REGISTRY)
     problems += checks.unknown_key_problems(app, REGISTRY)
-    problems += checks.login_view_problems(app)
+    if not deploy:
+        problems += checks.run(app, [check for check in DEPLOY_CHECKS if check.always])
     from .lazy import check_lazy_views
 
     with app.app_context():

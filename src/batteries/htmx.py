@@ -50,6 +50,7 @@ from .checks import Check
 from .config import Setting
 from .flashing import render_flashes, session_in_use
 from .negotiation import accept_preference
+from .redirects import is_safe_path, next_url
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -159,10 +160,8 @@ def current_page(request: Request) -> str | None:
 
     For a boosted GET that is the page asked for (this request's path and query); otherwise
     ``HX-Current-URL``, kept only when it is ``http(s)`` on this request's host and its path and
-    query pass :func:`batteries.auth.is_safe_path` (the rules of ``safe_next``).
+    query pass :func:`batteries.redirects.is_safe_path` (the rules of ``safe_next``).
     """
-    from .auth import is_safe_path, next_url
-
     found = details(request)
     if found.boosted and request.method in ("GET", "HEAD"):
         return next_url()

@@ -91,10 +91,24 @@ def make_token(user: t.Any, purpose: str, state: str | None = None) -> str:
     return t.cast(str, _serializer(app, purpose).dumps([user_id, _fingerprint(key, purpose, state_text)]))
 
 
-def _loader(app: Flask) -> t.Callable[[t.Any], t.Any] | None:
-    from .auth import get_user_loader  # auth re-exports this module's functions
+def _no_loader(app: Flask) -> t.Callable[[t.Any], t.Any] | None:
+    return None
 
-    return get_user_loader(app)
+
+#: How :func:`read_token` finds an app's user loader when none is passed: set by
+#: :mod:`batteries.auth` (which keeps the loaders and re-exports this module's functions), so
+#: this module needs nothing from it.
+_find_loader: t.Callable[[Flask], t.Callable[[t.Any], t.Any] | None] = _no_loader
+
+
+def find_user_loaders_with(find: t.Callable[[Flask], t.Callable[[t.Any], t.Any] | None]) -> None:
+    """Say how to find an app's user loader (``batteries.auth.get_user_loader``)."""
+    global _find_loader
+    _find_loader = find
+
+
+def _loader(app: Flask) -> t.Callable[[t.Any], t.Any] | None:
+    return _find_loader(app)
 
 
 def read_token(
