@@ -29,6 +29,8 @@ T = t.TypeVar("T")
 class State:
     """The state objects of one app's batteries, one per state class."""
 
+    __slots__ = ("parts",)
+
     def __init__(self) -> None:
         self.parts: dict[type, t.Any] = {}
 

@@ -26,6 +26,7 @@ import os
 import re
 import time
 import typing as t
+from dataclasses import dataclass
 
 from flask import (
     before_render_template,
@@ -43,7 +44,7 @@ from markupsafe import Markup
 from . import translations
 from ._compat import update_template_context
 from .flashing import pop_flashes, render_flashes, session_in_use
-from .state import get_state
+from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -72,6 +73,7 @@ def wrap_loader(loader: BaseLoader) -> ChoiceLoader:
 def configure_environment(app: Flask, env: Environment) -> None:
     """Add Batteries' globals to a freshly built Jinja environment of ``app``."""
     env.globals.update(
+        batteries_page=batteries_page,
         batteries_js_url=batteries_js_url,
         batteries_css_url=batteries_css_url,
         batteries_favicon_url=batteries_favicon_url,
@@ -109,6 +111,29 @@ def batteries_js_url() -> str:
     return batteries_static_url("batteries.js")
 
 
+class PageParts:
+    """What ``batteries/base.html`` needs from Python, worked out in one call per page (each
+    call from a template costs a few microseconds: the layout made six of them)."""
+
+    __slots__ = ("lang", "favicon", "css", "js", "session_in_use")
+
+    def __init__(self) -> None:
+        from .i18n import get_locale
+
+        self.lang = get_locale() or "en"
+        self.favicon = batteries_favicon_url()
+        prefix = batteries_static_url("")
+        self.css = prefix + "batteries.css"
+        self.js = prefix + "batteries.js"
+        self.session_in_use = session_in_use()
+
+
+def batteries_page() -> PageParts:
+    """The parts of ``batteries/base.html`` for this page: ``lang``, ``favicon`` (or None),
+    ``css`` and ``js`` (Batteries' own files), ``session_in_use``."""
+    return PageParts()
+
+
 def batteries_css_url() -> str:
     """The stable URL of ``batteries.css``, the stylesheet of ``batteries/base.html``."""
     return batteries_static_url("batteries.css")
@@ -118,12 +143,20 @@ def batteries_favicon_url() -> str | None:
     """``/favicon.ico`` when the static folder has one (Batteries serves it), else None."""
     if not has_app_context():
         return None
-    app = current_app
-    if not app.config.get("FAVICON", True) or not app.static_folder:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not app.config.get("FAVICON", True):
         return None
-    if not _favicon_exists(app, app.static_folder):
+    folder = app.static_folder  # a property that joins paths: read once
+    if not folder or not _favicon_exists(app, folder):
         return None
     return _root() + "/favicon.ico"
+
+
+@dataclass
+class TemplatingState:
+    """Per app: the last favicon check (folder, when, found)."""
+
+    favicon_seen: tuple[str, float, bool] | None = None
 
 
 #: Seconds a favicon check is trusted (not in debug or testing: there every page looks again).
@@ -135,13 +168,13 @@ def _favicon_exists(app: Flask, folder: str) -> bool:
     every page cost ~5% of a template page)."""
     if app.debug or app.testing:
         return os.path.isfile(os.path.join(folder, "favicon.ico"))
-    state = get_state(app)
+    state = state_of(app, TemplatingState)
     now = time.monotonic()
-    seen = getattr(state, "favicon_seen", None)
+    seen = state.favicon_seen
     if seen is not None and seen[0] == folder and now - seen[1] < FAVICON_RECHECK:
-        return bool(seen[2])
+        return seen[2]
     exists = os.path.isfile(os.path.join(folder, "favicon.ico"))
-    state.favicon_seen = (folder, now, exists)  # type: ignore[attr-defined]
+    state.favicon_seen = (folder, now, exists)
     return exists
 
 
