@@ -216,10 +216,23 @@ def fmt_value(value: float | None, unit: str = "us") -> str:
     return f"{value:,.2f} {unit}"
 
 
+_COMPARE: dict[str, t.Callable[[float, float], bool]] = {
+    "<=": lambda value, target: value <= target,
+    "<": lambda value, target: value < target,
+    ">=": lambda value, target: value >= target,
+    ">": lambda value, target: value > target,
+}
+
+
 def goal_met(value: float | None, op: str, target: float) -> bool | None:
+    """Whether ``value op target`` holds (None when there is no value)."""
     if value is None:
         return None
-    return value <= target if op == "<=" else value >= target
+    try:
+        compare = _COMPARE[op]
+    except KeyError:
+        raise ValueError(f"unknown goal operator {op!r}; use one of {sorted(_COMPARE)}") from None
+    return compare(value, target)
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

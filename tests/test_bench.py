@@ -112,6 +112,17 @@ def test_busy_core_burns_a_process_while_open(common):
         assert idle.process is None
 
 
+def test_goal_operators(common):
+    assert common.goal_met(0.12, "<", 0.15) is True
+    assert common.goal_met(0.15, "<", 0.15) is False
+    assert common.goal_met(0.15, "<=", 0.15) is True
+    assert common.goal_met(0.96, ">=", 0.95) is True
+    assert common.goal_met(0.94, ">", 0.95) is False
+    assert common.goal_met(None, "<", 1.0) is None
+    with pytest.raises(ValueError):
+        common.goal_met(1.0, "=<", 1.0)
+
+
 def test_wrong_status_is_refused(common):
     def app(environ, start_response):
         start_response("500 INTERNAL SERVER ERROR", [])
