@@ -199,7 +199,8 @@ def _nonce_store() -> dict[str, t.Any]:
     """Where this request's nonce lives: the WSGI environ (one per request, even when a test
     reuses an app context for several requests), or ``g`` outside a request."""
     if has_request_context():
-        return t.cast("dict[str, t.Any]", request._get_current_object().environ)  # type: ignore[attr-defined]
+        environ: dict[str, t.Any] = request.environ
+        return environ
     return g.__dict__
 
 

@@ -118,7 +118,9 @@ def run_suite(python: Path, workdir: Path, cwd: Path, plain: bool) -> dict[str, 
         env["BATTERIES_COMPAT_PLAIN"] = "1"
     proc = subprocess.run(
         [str(python), "-m", "pytest", "-p", "batteries_compat_plugin", "-rfE",
-         *(["-p", "no:batteries"] if plain else []),
+         # Batteries' own pytest plugin isolates instance folders (it replaces
+         # auto_find_instance_path for the session): not for Flask's tests of that very method
+         "-p", "no:batteries",
          "-p", "no:cacheprovider", "--continue-on-collection-errors", "tests"],
         cwd=cwd, env=env, text=True, capture_output=True,
     )
