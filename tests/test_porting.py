@@ -208,7 +208,10 @@ def scenario(app: t.Any) -> dict[str, t.Any]:
     for name in ("ann", "bob"):
         assert client.post("/register", data={"name": name, "password": "pw " + name}).status_code == 201
     anonymous = client.get("/notes")
-    seen["anonymous"] = (anonymous.status_code, anonymous.headers["Location"].split("?")[0])
+    # a redirect, whatever its code: Flask-Login says redirect() (302, 303 on Flask 3.2),
+    # Batteries says 302 on both
+    redirected = anonymous.status_code in REDIRECT
+    seen["anonymous"] = (redirected, anonymous.headers["Location"].split("?")[0])
     seen["me anonymous"] = client.get("/me").json
     seen["wrong password"] = client.post("/login", data={"name": "ann", "password": "x"}).status_code
     assert client.post("/login", data={"name": "ann", "password": "pw ann"}).status_code in REDIRECT
@@ -221,7 +224,7 @@ def scenario(app: t.Any) -> dict[str, t.Any]:
     seen["note 1"] = client.get("/notes/1").json
     seen["note 99"] = client.get("/notes/99").status_code
     client.get("/logout")
-    seen["after logout"] = client.get("/notes").status_code
+    seen["after logout"] = client.get("/notes").status_code in REDIRECT
     client.post("/login", data={"name": "bob", "password": "pw bob"})
     seen["bob on ann's note"] = client.get("/notes/1").status_code
     seen["bob's notes"] = client.get("/notes").json
@@ -229,7 +232,7 @@ def scenario(app: t.Any) -> dict[str, t.Any]:
 
 
 EXPECTED = {
-    "anonymous": (302, "/login"),
+    "anonymous": (True, "/login"),
     "me anonymous": {"authenticated": False, "id": None},
     "wrong password": 401,
     "me": {"authenticated": True, "id": "1"},
@@ -244,7 +247,7 @@ EXPECTED = {
     "page 9": {"texts": [], "page": 9, "pages": 3, "total": 12, "has_next": False},
     "note 1": {"text": "note 0", "by": "ann"},
     "note 99": 404,
-    "after logout": 302,
+    "after logout": True,
     "bob on ann's note": 403,
     "bob's notes": {"texts": [], "page": 1, "pages": 0, "total": 0, "has_next": False},
 }
