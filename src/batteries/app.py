@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import typing as t
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
@@ -179,19 +179,21 @@ class Batteries(BatteriesScaffold, Flask):
         """Flask's ``make_response``, plus JSON error bodies for clients that want JSON.
 
         With ``SECURITY_HEADERS`` set, the security headers are added here (see
-        :mod:`batteries.security`); off, that costs one ``dict.get``.
+        :mod:`batteries.security`); off, that costs one ``dict.get``. An htmx request gets its
+        waiting flashes delivered with the response (:func:`batteries.htmx.schedule_flashes`:
+        one lookup for other requests, instead of an ``after_request`` hook on every one).
         """
         response = self._make_response(rv)
         if self.config.get("SECURITY_HEADERS"):
             headers.apply_headers(self, response)
+        if has_request_context():
+            htmx.schedule_flashes(request.environ)
         return response
 
     def _make_response(self, rv: t.Any) -> Response:
         if isinstance(rv, HTTPException):
             if isinstance(rv, ServedResponse):
                 return rv.response  # type: ignore[return-value]
-            from flask import request
-
             fragment = htmx.error_response(self, rv, request)  # htmx: a fragment, not a page
             if fragment is not None:
                 return fragment

@@ -42,7 +42,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from flask import current_app, has_request_context, request
+from flask import after_this_request, current_app, has_request_context, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -262,9 +262,24 @@ def deliver_flashes(response: Response) -> Response:
     return response
 
 
+#: environ key: this request's flash delivery is already scheduled
+_SCHEDULED = "batteries.htmx.flashes"
+
+
 def init_app(app: Flask) -> None:
-    """Register :func:`deliver_flashes` (it returns at once for requests without ``HX-Request``)."""
-    app.after_request(deliver_flashes)
+    """Nothing to register: ``Batteries.make_response`` calls :func:`schedule_flashes`, so a
+    request without ``HX-Request`` pays one dictionary lookup, not a hook."""
+
+
+def schedule_flashes(environ: dict[str, t.Any]) -> None:
+    """For an htmx request, run :func:`deliver_flashes` on its response (once per request).
+
+    Called when a response is made; on a plain Flask app, register :func:`deliver_flashes`
+    with ``app.after_request`` instead.
+    """
+    if "HTTP_HX_REQUEST" in environ and _SCHEDULED not in environ:
+        environ[_SCHEDULED] = True
+        after_this_request(deliver_flashes)
 
 
 def vary(response: Response) -> Response:
