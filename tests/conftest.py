@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from _secured import secured_routes
 from _services import service_up  # noqa: F401  (re-exported for older imports)
 
 from batteries import Batteries
@@ -30,4 +31,11 @@ def app(tmp_path) -> Batteries:
     """A Batteries app rooted in a temporary folder (instance folder inside it)."""
     app = Batteries("test_app", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
     app.config.update(TESTING=True, SECRET_KEY="test secret key")
+    return app
+
+
+@pytest.fixture
+def secured(app: Batteries) -> Batteries:
+    app.config["SECURITY_HEADERS"] = True
+    secured_routes(app)
     return app

@@ -6,63 +6,18 @@ import os
 import re
 
 import pytest
-from flask import Flask, abort, make_response, redirect, render_template_string, session
+from _secured import secured_routes
+from flask import Flask, render_template_string
 
 from batteries import Batteries, security
 from batteries import headers as headers_module
 from batteries.security import DEFAULT_CSP, DEFAULT_HEADERS
 
-
-def _routes(app: Flask) -> None:
-    @app.route("/")
-    def index():
-        return "hello"
-
-    @app.route("/own")
-    def own():
-        response = make_response("own")
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        return response
-
-    @app.route("/gone")
-    def gone():
-        abort(410)
-
-    @app.route("/boom")
-    def boom():
-        raise RuntimeError("boom")
-
-    @app.route("/go")
-    def go():
-        return redirect("/", 302)
-
-    @app.route("/inline")
-    def inline():
-        return render_template_string('<script nonce="{{ csp_nonce() }}">go()</script>')
-
-    @app.route("/login", methods=["POST"])
-    def login():
-        session["uid"] = 1
-        return "in"
-
-    @app.route("/visit")
-    def visit():
-        session["seen"] = True
-        return "seen"
-
-
-@pytest.fixture
-def secured(app: Batteries) -> Batteries:
-    app.config["SECURITY_HEADERS"] = True
-    _routes(app)
-    return app
-
-
 # -- headers -----------------------------------------------------------------------------------
 
 
 def test_headers_off_by_default(app: Batteries) -> None:
-    _routes(app)
+    secured_routes(app)
     response = app.test_client().get("/")
     for name in DEFAULT_HEADERS:
         assert name not in response.headers
@@ -136,7 +91,7 @@ def test_dict_changes_and_drops(secured: Batteries) -> None:
 
 
 def test_config_read_per_response(app: Batteries) -> None:
-    _routes(app)
+    secured_routes(app)
     client = app.test_client()
     assert "Content-Security-Policy" not in client.get("/").headers
     app.config["SECURITY_HEADERS"] = True  # after construction and after a first request
@@ -148,7 +103,7 @@ def test_config_read_per_response(app: Batteries) -> None:
 def test_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("BATTERIES_SECURITY_HEADERS", '{"X-Frame-Options": "SAMEORIGIN"}')
     app = Batteries("envapp", root_path=str(tmp_path))
-    _routes(app)
+    secured_routes(app)
     response = app.test_client().get("/")
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -209,8 +164,6 @@ def test_shipped_base_template_fits_the_policy(secured: Batteries) -> None:
     for tag in re.findall(r"<style\b[^>]*>", html):
         assert "nonce=" in tag, tag
     assert not re.search(r'<[^>]+\sstyle\s*=\s*"', html), "inline style attribute"
-
-
 
 
 # -- worked out once per config value (issue 19) -------------------------------------------------

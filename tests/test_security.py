@@ -7,7 +7,8 @@ import os
 import re
 
 import pytest
-from flask import Flask, abort, make_response, redirect, render_template_string, session
+from _secured import secured_routes
+from flask import Flask
 from flask.cli import ScriptInfo
 
 from batteries import Batteries, checks, security
@@ -15,51 +16,6 @@ from batteries.cli import cli
 from batteries.security import PRODUCTION
 
 STRONG_KEY = "f3b1c1f6a9e04d7c8b2a5e6d9c0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f"
-
-
-def _routes(app: Flask) -> None:
-    @app.route("/")
-    def index():
-        return "hello"
-
-    @app.route("/own")
-    def own():
-        response = make_response("own")
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        return response
-
-    @app.route("/gone")
-    def gone():
-        abort(410)
-
-    @app.route("/boom")
-    def boom():
-        raise RuntimeError("boom")
-
-    @app.route("/go")
-    def go():
-        return redirect("/")
-
-    @app.route("/inline")
-    def inline():
-        return render_template_string('<script nonce="{{ csp_nonce() }}">go()</script>')
-
-    @app.route("/login", methods=["POST"])
-    def login():
-        session["uid"] = 1
-        return "in"
-
-    @app.route("/visit")
-    def visit():
-        session["seen"] = True
-        return "seen"
-
-
-@pytest.fixture
-def secured(app: Batteries) -> Batteries:
-    app.config["SECURITY_HEADERS"] = True
-    _routes(app)
-    return app
 
 
 # -- secure defaults ---------------------------------------------------------------------------
@@ -92,7 +48,7 @@ def test_no_default_secret_key(tmp_path) -> None:
     app = Batteries("nokey", root_path=str(tmp_path))
     assert app.secret_key is None
     assert app.config["SECRET_KEY"] is None
-    _routes(app)
+    secured_routes(app)
     app.config["TESTING"] = True
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         app.test_client().post("/login")
