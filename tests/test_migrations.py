@@ -13,12 +13,11 @@ import shlex
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-from _services import service_up
-from sqlalchemy import ForeignKey, String, create_engine, inspect, text
+from _services import PG_URL, private_maria_database, private_pg_schema
+from sqlalchemy import ForeignKey, String, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from batteries import Batteries, checks, migrations
@@ -26,8 +25,6 @@ from batteries._dbcli import make_group
 from batteries.cli import cli
 from batteries.sqla import SQLAlchemy
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MARIA_ROOT = "mysql+pymysql://root@127.0.0.1:3306/test"
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -46,35 +43,21 @@ def sqlite_app(tmp_path):
 
 @pytest.fixture
 def pg_app(tmp_path):
-    if not service_up(5432):
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
-    schema = "btm_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    app = make_app(tmp_path)
-    app.config["DATABASE_URL"] = PG_URL
-    app.config["DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    yield app
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+    with private_pg_schema("btm_") as schema:
+        app = make_app(tmp_path)
+        app.config["DATABASE_URL"] = PG_URL
+        app.config["DATABASE_ENGINE_OPTIONS"] = {
+            "connect_args": {"options": f"-csearch_path={schema}"}
+        }
+        yield app
 
 
 @pytest.fixture
 def maria_app(tmp_path):
-    if not service_up(3306):
-        pytest.skip("MariaDB does not answer on 127.0.0.1:3306")
-    name = "btm_" + uuid.uuid4().hex[:12]
-    admin = create_engine(MARIA_ROOT)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    app = make_app(tmp_path)
-    app.config["DATABASE_URL"] = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    yield app
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE {name}")
-    admin.dispose()
+    with private_maria_database("btm_") as name:
+        app = make_app(tmp_path)
+        app.config["DATABASE_URL"] = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+        yield app
 
 
 @pytest.fixture(

@@ -14,10 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
-from _services import service_up
+from _services import MARIA_ROOT, PG_URL, private_maria_database, private_pg_schema
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -26,9 +25,6 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 from batteries import Batteries, db
 from batteries.cli import cli
 from batteries.sqla import SQLAlchemy
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MARIA_ROOT = "mysql+pymysql://root@127.0.0.1:3306/test"
 
 
 class Author(db.Model):
@@ -129,43 +125,31 @@ def sqlite_app(app):
 
 @pytest.fixture
 def pg_app(app):
-    if not service_up(5432):
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
-    schema = "bt_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    app.config["DATABASE_URL"] = PG_URL
-    app.config["DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    add_routes(app)
-    with app.app_context():
-        create_tables()
-    yield app
-    db.get_engine(app).dispose()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+    with private_pg_schema() as schema:
+        app.config["DATABASE_URL"] = PG_URL
+        app.config["DATABASE_ENGINE_OPTIONS"] = {
+            "connect_args": {"options": f"-csearch_path={schema}"}
+        }
+        add_routes(app)
+        with app.app_context():
+            create_tables()
+        yield app
+        db.get_engine(app).dispose()
 
 
 @pytest.fixture
 def maria_app(app):
-    if not service_up(3306):
-        pytest.skip("MariaDB does not answer on 127.0.0.1:3306")
-    name = "bt_" + uuid.uuid4().hex[:12]
-    admin = create_engine(MARIA_ROOT)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    # A non-strict session to start from: Batteries must make it strict.
-    app.config["DATABASE_URL"] = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
-    app.config["DATABASE_ENGINE_OPTIONS"] = {"connect_args": {"init_command": "SET sql_mode=''"}}
-    add_routes(app)
-    with app.app_context():
-        create_tables()
-    yield app
-    db.get_engine(app).dispose()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE {name}")
-    admin.dispose()
+    with private_maria_database() as name:
+        # A non-strict session to start from: Batteries must make it strict.
+        app.config["DATABASE_URL"] = f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+        app.config["DATABASE_ENGINE_OPTIONS"] = {
+            "connect_args": {"init_command": "SET sql_mode=''"}
+        }
+        add_routes(app)
+        with app.app_context():
+            create_tables()
+        yield app
+        db.get_engine(app).dispose()
 
 
 @pytest.fixture(

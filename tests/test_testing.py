@@ -12,18 +12,15 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
-from _services import service_up
+from _services import PG_URL, private_pg_schema, service_up
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import String, create_engine, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from batteries import Batteries
 from batteries import db as batteries_db
-
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 class Note(batteries_db.Model):
@@ -39,16 +36,8 @@ def database_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pg_schema():
-    if not service_up(5432):
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
-    schema = "bt_" + uuid.uuid4().hex[:12]
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    yield schema
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+    with private_pg_schema() as schema:
+        yield schema
 
 
 def _routes(app: Batteries) -> Batteries:
