@@ -51,6 +51,7 @@ from werkzeug.exceptions import BadRequest
 
 from .checks import Check, Found
 from .config import Setting
+from .i18n import gettext
 from .negotiation import mark_uncacheable
 from .sessions import require_secret_key
 from .state import state_of
@@ -159,8 +160,6 @@ class CSRFError(BadRequest):
     """A request refused by the CSRF check (400). ``reason`` is a short code, e.g. ``"missing"``."""
 
     def __init__(self, reason: str, message: str | None = None) -> None:
-        from .i18n import gettext
-
         self.reason = reason
         text = message or gettext(MESSAGES.get(reason, reason))
         super().__init__(gettext("CSRF check failed: %(reason)s", reason=text))

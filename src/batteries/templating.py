@@ -44,6 +44,7 @@ from markupsafe import Markup
 from . import translations
 from ._compat import update_template_context
 from .flashing import pop_flashes, render_flashes, session_in_use
+from .i18n import get_locale
 from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -118,8 +119,6 @@ class PageParts:
     __slots__ = ("lang", "favicon", "css", "js", "session_in_use")
 
     def __init__(self) -> None:
-        from .i18n import get_locale
-
         self.lang = get_locale() or "en"
         self.favicon = batteries_favicon_url()
         prefix = batteries_static_url("")
