@@ -653,16 +653,39 @@ def test_sqlite_autocommit_isolation(sqlite_app):
 def test_one_shared_teardown_for_the_data_batteries(app):
     from batteries import _teardown
 
-    assert app.teardown_appcontext_funcs.count(_teardown.run) == 1
+    assert _teardown.run not in app.teardown_appcontext_funcs  # an app without a database
     with app.app_context() as ctx:
         assert _teardown.KEY not in ctx.g.__dict__  # nothing to clean when nothing was used
+    assert _teardown.run not in app.teardown_appcontext_funcs
+    with app.app_context():
         session = db.session()
         from batteries.sqlite import get_db
 
         connection = get_db()
+    assert app.teardown_appcontext_funcs.count(_teardown.run) == 1
     assert session.get_bind().pool.checkedout() == 0
     with pytest.raises(Exception, match="closed"):
         connection.execute("select 1")
+    with app.app_context():
+        db.session()
+    assert app.teardown_appcontext_funcs.count(_teardown.run) == 1
+
+
+def test_the_apps_own_teardown_still_sees_the_session(sqlite_app):
+    # the shared teardown joins on first use, yet runs after the app's own teardown functions
+    from flask import g
+
+    seen = []
+
+    @sqlite_app.teardown_appcontext
+    def same_session(exc):
+        seen.append(db.session() is g.opened)
+
+    with sqlite_app.app_context():
+        g.opened = db.session()
+    with sqlite_app.app_context():
+        g.opened = db.session()
+    assert seen == [True, True]
 
 
 @pytest.mark.parametrize("backend", [

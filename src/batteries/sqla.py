@@ -153,12 +153,12 @@ class SQLAlchemy:
     # -- wiring ---------------------------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Set ``app`` up: its session of each app context is closed at teardown."""
+        """Set ``app`` up: its session of each app context is closed at teardown (the
+        teardown is registered when a context first opens a session)."""
         wired = state_of(app, SqlaState).wired
         if self._key in wired:
             return
         wired.add(self._key)
-        _teardown.init_app(app)
 
     def _close_current(self, exc: BaseException | None) -> None:
         session = g.__dict__.pop(self._key, None)

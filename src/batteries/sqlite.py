@@ -108,8 +108,8 @@ CONFIG = (
 
 
 def init_app(app: Flask) -> None:
-    """Close the app context's connection at teardown (Batteries does it for every app)."""
-    _teardown.init_app(app)
+    """Nothing to build: :func:`get_db` registers the teardown that closes the app context's
+    connection the first time it opens one."""
 
 
 def _close_db(exc: BaseException | None) -> None:
