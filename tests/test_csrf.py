@@ -322,10 +322,11 @@ def test_protect_all_unknown_route_is_404(protected):
 
 
 def test_protect_all_turned_on_after_the_first_request_applies(app, client):
-    # (#13) the check used to remove itself at a first request that found it off
-    assert batteries.csrf.protect in app.before_request_funcs[None]
+    # (#13) the check used to remove itself at a first request that found it off; now it is
+    # installed by the first request that finds it on
     cross_site = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}
     assert client.post("/plain", headers=cross_site).status_code == 200
+    assert batteries.csrf.protect not in app.before_request_funcs.get(None, [])
     app.config["CSRF_PROTECT_ALL"] = True
     response = client.post("/plain", headers=cross_site)
     assert response.status_code == 400
@@ -356,7 +357,10 @@ def test_user_hooks_run_beside_the_check(app):
     client.get("/plain")
     client.get("/plain")
     assert seen == [1, 1]
-    assert batteries.csrf.protect in app.before_request_funcs[None]
+    app.config["CSRF_PROTECT_ALL"] = True
+    client.get("/plain")
+    assert seen == [1, 1, 1]
+    assert app.before_request_funcs[None][0] is batteries.csrf.protect  # first, as before
 
 
 def test_protect_all_with_csrf_disabled(app, protected):

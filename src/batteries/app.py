@@ -131,6 +131,9 @@ class Batteries(BatteriesScaffold, Flask):
     url_rule_class = LazyRule
     session_interface = SessionInterface()
     default_config = ImmutableDict({**Flask.default_config, **REGISTRY.defaults()})
+    #: wired on demand by :meth:`_wire_on_demand` (until then a request pays nothing for them)
+    _batteries_csrf_armed = False
+    _batteries_celery_bound = False
 
     def __init__(
         self,
@@ -171,7 +174,25 @@ class Batteries(BatteriesScaffold, Flask):
         POST its public ``url_adapter`` is wrapped so that matching applies the override
         (:func:`batteries.ctx.override_routing`).
         """
+        self._wire_on_demand()
         return ctx.override_routing(self, super().request_context(environ))
+
+    def app_context(self) -> t.Any:
+        """Flask's own app context (the app's Celery is bound in it once Celery is imported)."""
+        if not self._batteries_celery_bound:
+            self._batteries_celery_bound = tasks.bind_contexts(self)
+        return super().app_context()
+
+    def _wire_on_demand(self) -> None:
+        """Install what a request pays for only once the app uses it: the app-wide CSRF check
+        at the first request that finds ``CSRF_PROTECT_ALL`` on (before or after the first
+        request), the Celery binding once Celery is imported. Costs three lookups after that.
+        """
+        if not self._batteries_csrf_armed and self.config.get("CSRF_PROTECT_ALL"):
+            csrf.csrf_protect(self)
+            self._batteries_csrf_armed = True
+        if not self._batteries_celery_bound:
+            self._batteries_celery_bound = tasks.bind_contexts(self)
 
     # -- responses ------------------------------------------------------------------------
 

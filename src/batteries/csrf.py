@@ -451,11 +451,11 @@ def _shown(text: str | None) -> str:
 
 
 def protect() -> None:
-    """The app-wide check, run before every request; it does nothing while
+    """The app-wide check, run before every request once installed; it does nothing while
     ``CSRF_PROTECT_ALL`` (or ``CSRF_ENABLED``) is off, and applies from the first request that
     finds it on, whenever the app turned it on.
 
-    Registered at construction by :func:`init_app`.
+    Installed by :func:`csrf_protect`.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not (CSRF_PROTECT_ALL.get(app) and CSRF_ENABLED.get(app)):
@@ -491,9 +491,10 @@ def _submitted_token() -> str | None:
 
 
 def csrf_protect(app: Flask) -> None:
-    """Make sure the app-wide check is in place (a Batteries app has it from construction; a
-    plain Flask app gets it here). The check applies while ``CSRF_PROTECT_ALL`` is on, whenever
-    that is set. Safe to call more than once.
+    """Make sure the app-wide check is in place, first among the app's ``before_request``
+    functions (a Batteries app gets it at the first request that finds ``CSRF_PROTECT_ALL`` on;
+    a plain Flask app here). The check applies while ``CSRF_PROTECT_ALL`` is on, whenever that
+    is set. Safe to call more than once, also after the first request.
     """
     hooks = app.before_request_funcs.get(None) or []
     if protect not in hooks:
@@ -502,8 +503,9 @@ def csrf_protect(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Install the app-wide check (one cheap call per request while it is off)."""
-    app.before_request(protect)
+    """Nothing per request while ``CSRF_PROTECT_ALL`` is off: :meth:`Batteries.preprocess_request
+    <batteries.Batteries.preprocess_request>` calls :func:`csrf_protect` at the first request
+    that finds it on (set before or after the first request)."""
 
 
 # -- templates -------------------------------------------------------------------------

@@ -157,15 +157,23 @@ class BrokerUnavailable(ServiceUnavailable):
 
 
 def init_app(app: Flask) -> None:
-    """Bind the app's Celery as Celery's current app in each of its app contexts.
+    """Nothing until Celery is imported: see :func:`bind_contexts`."""
 
-    Until some module imports Celery (``from celery import shared_task``), the receiver
-    returns at once; after that, the first context pushed builds ``app.celery``, so a
-    ``@shared_task`` called in a request or a CLI command reaches this app's broker, never
-    Celery's own default (``amqp://localhost``).
+
+def bind_contexts(app: Flask) -> bool:
+    """Bind the app's Celery as Celery's current app in each of its app contexts, once some
+    module has imported Celery (``from celery import shared_task``); True once bound.
+
+    ``Batteries`` calls this as it makes a context, until it returns True: an app whose
+    process never imports Celery pays no signal per context. After that, the first context
+    pushed builds ``app.celery``, so a ``@shared_task`` called in a request or a CLI command
+    reaches this app's broker, never Celery's own default (``amqp://localhost``).
     """
-    appcontext_pushed.connect(_bind_current, sender=app)
+    if "celery" not in sys.modules:
+        return False
+    appcontext_pushed.connect(_bind_current, sender=app)  # connecting twice is one connection
     appcontext_tearing_down.connect(_restore_current, sender=app)
+    return True
 
 
 # -- building the Celery app ----------------------------------------------------------------
@@ -275,10 +283,7 @@ def _build(app: Flask, *, prepare: bool) -> Celery | None:
             if ours is None:
                 ours = state.celery = make_celery(app, prepare=prepare)
                 app.extensions.setdefault("celery", ours)
-                # A Batteries app is connected by init_app; a plain Flask app given to
-                # get_celery() is connected here (connecting twice is one connection).
-                appcontext_pushed.connect(_bind_current, sender=app)
-                appcontext_tearing_down.connect(_restore_current, sender=app)
+                bind_contexts(app)  # Celery is imported by now
     return ours
 
 
