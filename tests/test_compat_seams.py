@@ -228,3 +228,30 @@ def test_cachelib_base_cache_builds_its_many_methods_on_get_set_delete() -> None
     assert cache.get_many("a", "b") == [1, None]
     assert cache.inc("a") == 2
     assert calls == ["set", "get", "get", "get", "set"]
+
+
+def test_flat_globals_template_builds_the_context_jinja_builds():
+    from jinja2 import DictLoader, Environment, Template
+
+    env = Environment(loader=DictLoader({"p.html": "{{ g1 }} {{ x }} {% block b %}{{ late }}{% endblock %}"}))
+    env.globals.update(g1="one", late="?")
+    env.template_class = _compat.FlatGlobalsTemplate
+    template = env.get_template("p.html")
+    assert isinstance(template, _compat.FlatGlobalsTemplate)
+    ours = template.new_context({"x": 2})
+    theirs = Template.new_context(template, {"x": 2})
+    assert type(ours) is type(theirs)
+    assert ours.parent == theirs.parent and ours.vars == theirs.vars
+    assert (ours.name, ours.environment, ours.globals_keys) == (
+        theirs.name, theirs.environment, theirs.globals_keys
+    )  # fmt: skip
+    assert ours.blocks.keys() == theirs.blocks.keys()
+    assert vars(ours.eval_ctx) == vars(theirs.eval_ctx)
+    assert template.render(x=2) == "one 2 ?"
+    env.globals["late"] = "added after loading"  # the environment's globals stay live
+    assert template.render(x=3) == "one 3 added after loading"
+    # a template with globals of its own, and shared/locals contexts, take Jinja's own path
+    own = env.from_string("{{ g1 }} {{ mine }}", globals={"mine": "own"})
+    assert own.render() == "one own"
+    assert template.new_context({"x": 1}, shared=True).parent == {"x": 1}
+    assert template.new_context({}, locals={"l_0_x": 5}).parent["l_0_x"] == 5

@@ -10,7 +10,10 @@ name of another library.
 from __future__ import annotations
 
 import typing as t
+from collections import ChainMap
 
+import jinja2.runtime as _jinja_runtime
+from jinja2 import Template as _JinjaTemplate
 from werkzeug.routing import Rule
 
 # -- Flask -----------------------------------------------------------------------------------
@@ -31,6 +34,36 @@ def update_template_context(app: t.Any, context: dict[str, t.Any]) -> None:
         app.update_template_context(app_ctx._get_current_object(), context)  # type: ignore[attr-defined]
     else:
         app.update_template_context(context)
+
+
+# -- Jinja -----------------------------------------------------------------------------------
+
+
+class FlatGlobalsTemplate(_JinjaTemplate):
+    """A Jinja ``Template`` whose render context starts from a plain copy of the environment's
+    globals (set as the environment's public ``template_class``).
+
+    Jinja builds each render's context from ``Environment.make_globals()``'s ``ChainMap`` of
+    the template's globals over the environment's; copying a ``ChainMap`` calls Python code
+    per name (~0.3 µs each), and an app with Batteries' and the i18n globals has 29 of them.
+    When the template has no globals of its own (the usual case) the chain holds one dict
+    that matters, which is copied in C instead. The context is built as Jinja's internal
+    ``runtime.new_context`` builds it; ``Template.new_context`` is public, ``context_class``
+    is the environment's documented context class.
+    """
+
+    def new_context(
+        self,
+        vars: dict[str, t.Any] | None = None,
+        shared: bool = False,
+        locals: t.Mapping[str, t.Any] | None = None,
+    ) -> _jinja_runtime.Context:
+        chain = self.globals
+        if shared or locals or type(chain) is not ChainMap or len(chain.maps) != 2 or chain.maps[0]:
+            return super().new_context(vars, shared, locals)
+        parent = {**chain.maps[1], **vars} if vars else dict(chain.maps[1])
+        env = self.environment
+        return env.context_class(env, parent, self.name, self.blocks, globals=chain)
 
 
 # -- Werkzeug --------------------------------------------------------------------------------

@@ -37,10 +37,11 @@ from flask import (
     request,
     template_rendered,
 )
-from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, TemplateNotFound
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader, Template, TemplateNotFound
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
+from . import _compat as compat
 from . import translations
 from ._compat import update_template_context
 from .flashing import pop_flashes, render_flashes, session_in_use
@@ -72,7 +73,10 @@ def wrap_loader(loader: BaseLoader) -> ChoiceLoader:
 
 
 def configure_environment(app: Flask, env: Environment) -> None:
-    """Add Batteries' globals to a freshly built Jinja environment of ``app``."""
+    """Add Batteries' globals to a freshly built Jinja environment of ``app`` (whose templates
+    copy the globals into each render's context in C: :class:`_compat.FlatGlobalsTemplate`)."""
+    if env.template_class is Template:
+        env.template_class = compat.FlatGlobalsTemplate
     env.globals.update(
         batteries_page=batteries_page,
         batteries_js_url=batteries_js_url,
