@@ -3,7 +3,9 @@
 A "hello" view, called in process (direct WSGI calls, interleaved rounds, CPU clock), side by
 side:
 
-- ``flask``: plain Flask;
+- ``flask``: plain Flask with a ``SECRET_KEY``, as a deployed app has one (the baseline, as
+  in ``bench/wsgi.py``); ``flask-nokey``: plain Flask without one (it then skips building the
+  session serializer on every request), for context;
 - ``batteries``: Batteries with ``SECURITY_HEADERS`` off (the default: one ``dict.get`` per
   response in ``make_response``);
 - ``batteries+headers``: Batteries with ``SECURITY_HEADERS = True`` (six headers, HTTP);
@@ -30,6 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common
 
+SECRET_KEY = "bench secret key, long enough to be taken seriously"
+
 
 def make_apps(root: str) -> dict[str, t.Any]:
     from flask import Flask
@@ -44,9 +48,11 @@ def make_apps(root: str) -> dict[str, t.Any]:
         return f'<script nonce="{csp_nonce()}">x()</script>'
 
     apps: dict[str, t.Any] = {}
-    flask_app = Flask("bench_flask", root_path=root)
-    flask_app.add_url_rule("/", "hello", hello)
-    apps["flask"] = flask_app
+    for name, key in (("flask", SECRET_KEY), ("flask-nokey", None)):
+        flask_app = Flask(f"bench_{name}", root_path=root)
+        flask_app.config["SECRET_KEY"] = key
+        flask_app.add_url_rule("/", "hello", hello)
+        apps[name] = flask_app
     from batteries.security import PRODUCTION
 
     for name, config, view in (
@@ -56,7 +62,7 @@ def make_apps(root: str) -> dict[str, t.Any]:
         ("batteries+nonce", PRODUCTION, nonce_page),
     ):
         app = Batteries(f"bench_{name}", root_path=root, instance_path=os.path.join(root, "i"))
-        app.config.update(config, SECRET_KEY="bench secret key, long enough to be taken seriously")
+        app.config.update(config, SECRET_KEY=SECRET_KEY)
         app.add_url_rule("/", "hello", view)
         apps[name] = app
     return apps
@@ -99,6 +105,21 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
     for label, value in extra.items():
         print(f"{label}: {common.fmt_ratio(value)}")
     return {
+        "name": "security",
+        "unit": "us",
+        "rows": [
+            {"case": "hello", "impl": name, "median": medians[name] * 1e6} for name in apps
+        ],
+        "ratios": {
+            **{f"hello {name}/flask": value for name, value in ratios.items() if name != "flask"},
+            "hello batteries+production/batteries": extra["production / defaults (goal <= 1.05)"],
+            "hello batteries+headers/batteries": extra["headers on / off"],
+            "hello batteries+nonce/batteries+production": extra["nonce page / production hello"],
+        },
+        "goals": [
+            {"ratio": "hello batteries+production/batteries", "op": "<=", "target": 1.05},
+            {"ratio": "hello batteries+production/flask", "op": "<=", "target": 0.85},
+        ],
         "medians_us": {k: v * 1e6 for k, v in medians.items()},
         "ratios_vs_flask": ratios,
         "headers_on_over_off": extra["headers on / off"],

@@ -227,3 +227,33 @@ def test_two_requests_in_one_app_context_get_two_nonces(secured: Batteries) -> N
         second = re.search(r'nonce="([^"]+)"', client.get("/inline").text).group(1)
         assert "'nonce-" not in client.get("/").headers["Content-Security-Policy"]
     assert first != second
+
+
+def test_an_after_request_header_wins_and_the_headers_are_added_as_sent(secured: Batteries) -> None:
+    seen = []
+
+    @secured.after_request
+    def own_policy(response):
+        seen.append("Content-Security-Policy" in response.headers)
+        response.headers["Content-Security-Policy"] = "default-src 'none'"
+        return response
+
+    response = secured.test_client().get("/")
+    assert seen == [False]  # planned in make_response, added to what the server is handed
+    assert response.headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_response_class_of_ones_own_still_gets_the_headers(secured: Batteries) -> None:
+    from flask import Response as FlaskResponse
+
+    class Own(FlaskResponse):
+        pass
+
+    secured.response_class = Own
+    response = secured.test_client().get("/")
+    assert response.headers["Content-Security-Policy"] == DEFAULT_CSP
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    with secured.test_request_context("/"):
+        made = secured.make_response("x")
+        assert type(made) is Own and made.headers["X-Frame-Options"] == "DENY"

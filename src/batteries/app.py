@@ -23,6 +23,7 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import HTTPException, NotFound
 
 from . import (
+    _teardown,
     assets,
     auth,
     caching,
@@ -127,6 +128,7 @@ class Batteries(BatteriesScaffold, Flask):
     """
 
     request_class = Request
+    response_class = wrappers.Response
     config_class = Config
     url_rule_class = LazyRule
     session_interface = SessionInterface()
@@ -183,6 +185,13 @@ class Batteries(BatteriesScaffold, Flask):
             self._batteries_celery_bound = tasks.bind_contexts(self)
         return super().app_context()
 
+    def ensure_sync(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        """Flask's ``ensure_sync``; Batteries' own request hooks, plain functions known to be
+        synchronous, are returned without inspecting them on every request."""
+        if func is csrf.protect or func is _teardown.run:
+            return func
+        return super().ensure_sync(func)
+
     def _wire_on_demand(self) -> None:
         """Install what a request pays for only once the app uses it: the app-wide CSRF check
         at the first request that finds ``CSRF_PROTECT_ALL`` on (before or after the first
@@ -199,16 +208,23 @@ class Batteries(BatteriesScaffold, Flask):
     def make_response(self, rv: t.Any) -> Response:
         """Flask's ``make_response``, plus JSON error bodies for clients that want JSON.
 
-        With ``SECURITY_HEADERS`` set, the security headers are added here (see
-        :mod:`batteries.security`); off, that costs one ``dict.get``. An htmx request gets its
+        With ``SECURITY_HEADERS`` set, the security headers are planned here and added as the
+        response is sent (see :mod:`batteries.headers`); off, that costs one ``dict.get``. An htmx request gets its
         waiting flashes delivered with the response (:func:`batteries.htmx.schedule_flashes`:
         one lookup for other requests, instead of an ``after_request`` hook on every one).
         """
         response = self._make_response(rv)
-        if self.config.get("SECURITY_HEADERS"):
-            headers.apply_headers(self, response)
+        setting = self.config.get("SECURITY_HEADERS")
         if has_request_context():
-            htmx.schedule_flashes(request.environ)
+            environ = request.environ
+            if setting:
+                if isinstance(response, wrappers.Response):
+                    headers.schedule_headers(self, environ, setting)  # added as it is sent
+                else:
+                    headers.apply_headers(self, response)
+            htmx.schedule_flashes(environ)
+        elif setting:
+            headers.apply_headers(self, response)
         return response
 
     def _make_response(self, rv: t.Any) -> Response:

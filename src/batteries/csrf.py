@@ -457,11 +457,14 @@ def protect() -> None:
 
     Installed by :func:`csrf_protect`.
     """
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method in SAFE_METHODS:
+        return  # what most requests cost: one lookup (use() ran when the check was armed)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if not (CSRF_PROTECT_ALL.get(app) and CSRF_ENABLED.get(app)):
         return
     use(app)
-    if request.method in SAFE_METHODS or request.url_rule is None:
+    if req.url_rule is None:
         return  # a 404/405 answers unmatched requests: no view to protect
     if is_exempt(app):
         setattr(g, _G_PASSED, "exempt")
@@ -496,6 +499,8 @@ def csrf_protect(app: Flask) -> None:
     a plain Flask app here). The check applies while ``CSRF_PROTECT_ALL`` is on, whenever that
     is set. Safe to call more than once, also after the first request.
     """
+    if CSRF_PROTECT_ALL.get(app) and CSRF_ENABLED.get(app):
+        use(app)  # the templates see csrf_token() from the first page on
     hooks = app.before_request_funcs.get(None) or []
     if protect not in hooks:
         # Replace the list instead of mutating it: Flask may be iterating the old one now.

@@ -24,11 +24,18 @@ value, ``{"Strict-Transport-Security": None}`` drops a header. An inline ``<scri
 under the policy when it carries the request's nonce: ``<script nonce="{{ csp_nonce() }}">``
 (the nonce is added to ``script-src`` and ``style-src`` of that response only).
 
-Why the headers are added in ``Batteries.make_response`` and not by an ``after_request``
-function: ``SECURITY_HEADERS`` is read when a response is made, so setting it after
-``Batteries(__name__)`` (from a config object, in a factory, in a test) takes effect, as every
-other Batteries key does; an app that leaves it off pays one ``dict.get`` per response
-(≈ 40 ns) and has no hook in ``app.after_request_funcs``.
+How they are added: ``Batteries.make_response`` reads ``SECURITY_HEADERS`` for each response
+(so setting it after ``Batteries(__name__)``, from a config object, in a factory or a test,
+takes effect as every other Batteries key does) and notes the app's header plan, worked out
+once per value, in the request's environ; Batteries' response class adds the planned headers
+to the header list it hands the WSGI server, after the ``after_request`` functions ran. A
+header the response has by then (set by the view or an ``after_request`` function) wins; the
+headers are not in ``response.headers`` inside the app. An app that leaves the key off pays
+one ``dict.get`` per response and has no hook in ``app.after_request_funcs``; with it on, a
+response costs about one microsecond more (the header values are checked once, not per
+response). A response of another class (``app.response_class`` set to one that does not
+derive from :class:`batteries.wrappers.Response`) gets them in ``make_response`` instead, by
+:func:`apply_headers`.
 
 ``SECURITY_HEADERS`` is off by default: a drop-in app keeps Flask's responses byte for byte.
 Apps made by ``batteries new`` and the examples turn it on.
@@ -87,7 +94,8 @@ _NONCE_KEY = "batteries.csp_nonce"
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register: :func:`apply_headers` runs from ``Batteries.make_response``."""
+    """Nothing to register: ``Batteries.make_response`` calls :func:`schedule_headers` (or
+    :func:`apply_headers` for a response of a class other than Batteries' own)."""
 
 
 def headers_for(setting: t.Any) -> dict[str, str]:
@@ -119,6 +127,12 @@ class HeaderPlan:
     https: tuple[tuple[str, str, str], ...] = ()
     nonce_http: tuple[int, list[str]] = (-1, [])
     nonce_https: tuple[int, list[str]] = (-1, [])
+    #: the same as ``(name, value)`` pairs and as a set of lower-cased names, for
+    #: :func:`add_to_wsgi_headers` (a response with none of these names takes them all at once)
+    pairs_http: tuple[tuple[str, str], ...] = ()
+    pairs_https: tuple[tuple[str, str], ...] = ()
+    names_http: frozenset[str] = frozenset()
+    names_https: frozenset[str] = frozenset()
 
 
 def plan_for(app: Flask, setting: t.Any) -> HeaderPlan:
@@ -129,6 +143,10 @@ def plan_for(app: Flask, setting: t.Any) -> HeaderPlan:
         every = tuple((name, name.lower(), value) for name, value in headers_for(setting).items())
         http = tuple(h for h in every if h[0] not in HTTPS_ONLY)
         plan.http, plan.https = http, every
+        plan.pairs_http = tuple((name, value) for name, _, value in http)
+        plan.pairs_https = tuple((name, value) for name, _, value in every)
+        plan.names_http = frozenset(lowered for _, lowered, _ in http)
+        plan.names_https = frozenset(lowered for _, lowered, _ in every)
         plan.nonce_http, plan.nonce_https = _nonce_slot(http), _nonce_slot(every)
         plan.frozen = _freeze(setting)
         plan.setting = setting
@@ -175,6 +193,48 @@ def apply_headers(app: Flask, response: Response) -> Response:
             if lowered not in have:
                 add(name, nonce.join(cut) if i == slot else value)
     return response
+
+
+_PLAN_KEY = "batteries.security_headers"
+
+
+def schedule_headers(app: Flask, environ: dict[str, t.Any], setting: t.Any) -> None:
+    """Have this request's response sent with the headers of ``setting`` (the app's
+    ``SECURITY_HEADERS``): :class:`batteries.wrappers.Response` adds them to the header list
+    it hands the server (:func:`add_to_wsgi_headers`), after every ``after_request`` function
+    ran, so a header the response has by then wins. Called by ``Batteries.make_response``."""
+    environ[_PLAN_KEY] = plan_for(app, setting)
+
+
+def add_to_wsgi_headers(
+    environ: dict[str, t.Any], headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """``headers`` (a response's WSGI header list) with the security headers
+    :func:`schedule_headers` planned for this request, those the response has not set
+    itself; the policy carries the request's nonce when :func:`csp_nonce` made one.
+
+    The values were checked once, as the plan was made: a response that sets none of these
+    names (the usual case) takes them in one ``list.extend``.
+    """
+    plan = environ.get(_PLAN_KEY)
+    if plan is None:
+        return headers
+    secure = environ.get("wsgi.url_scheme") in ("https", "wss")
+    names = plan.names_https if secure else plan.names_http
+    nonce = environ.get(_NONCE_KEY)
+    if nonce is None:
+        for name, _ in headers:
+            if name.lower() in names:
+                break
+        else:
+            headers.extend(plan.pairs_https if secure else plan.pairs_http)
+            return headers
+    chosen, (slot, cut) = (plan.https, plan.nonce_https) if secure else (plan.http, plan.nonce_http)
+    have = {name.lower() for name, _ in headers}
+    for i, (name, lowered, value) in enumerate(chosen):
+        if lowered not in have:
+            headers.append((name, nonce.join(cut) if nonce is not None and i == slot else value))
+    return headers
 
 
 def _freeze(setting: t.Any) -> t.Any:

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Flask, after_this_request, current_app, g, redirect, request
 from flask.sansio.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
+from werkzeug.wrappers import Request
 
 from .catalogs import DOMAIN, load_catalogs, locale_dirs
 from .checks import Check
@@ -216,17 +217,21 @@ def locale_selector(app: Flask) -> t.Callable[[t.Callable[[], str | None]], t.Ca
 
 def select_locale(app: Flask) -> str:
     """The locale for the current context, by the rules of the module docstring."""
-    holder = _holder()
+    return _select_locale(app, _holder())
+
+
+def _select_locale(app: Flask, holder: t.Any) -> str:
+    """:func:`select_locale` with the current request (or ``g``, or None) already looked up."""
     if holder is not None:
         forced = holder.__dict__.get(_FORCED)
         if forced:
             return t.cast(str, forced[-1])
-    lang = g.get("lang_code") if holder is not None else None
-    if lang:
-        return t.cast(str, lang)
+        lang = g.get("lang_code")
+        if lang:
+            return t.cast(str, lang)
     default = t.cast(str, DEFAULT_LANGUAGE.get(app))
-    if not _in_request():
-        return default
+    if holder is None or not isinstance(holder, Request):
+        return default  # outside a request (a CLI command, a task): no browser to ask
     selector = state_of(app, I18nState).selector
     if selector is not None:
         chosen = selector()
@@ -243,14 +248,6 @@ def select_locale(app: Flask) -> str:
 def _vary_on_accept_language(response: WerkzeugResponse) -> WerkzeugResponse:
     response.vary.add("Accept-Language")
     return response
-
-
-def _in_request() -> bool:
-    try:
-        request._get_current_object()  # type: ignore[attr-defined]
-    except RuntimeError:
-        return False
-    return True
 
 
 def _holder() -> t.Any:
@@ -283,7 +280,7 @@ def _active() -> _Active:
     active = holder.__dict__.get(_ACTIVE)
     if active is None:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        locale = select_locale(app)
+        locale = _select_locale(app, holder)
         active = _Active(locale, translations_for(app, locale))
         holder.__dict__[_ACTIVE] = active
     return t.cast(_Active, active)

@@ -103,12 +103,16 @@ def _root() -> str:
     return ""
 
 
+def _static_prefix(app: Flask | None) -> str:
+    """``BATTERIES_STATIC_URL`` without its slashes (``_batteries`` by default)."""
+    prefix = "/_batteries" if app is None else app.config.get("BATTERIES_STATIC_URL", "/_batteries")
+    return str(prefix).strip("/")
+
+
 def batteries_static_url(filename: str) -> str:
     """The stable URL of one of Batteries' own static files (``BATTERIES_STATIC_URL``)."""
-    prefix = "/_batteries"
-    if has_app_context():
-        prefix = current_app.config.get("BATTERIES_STATIC_URL", prefix)
-    return _root() + "/" + prefix.strip("/") + "/" + filename
+    app = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+    return _root() + "/" + _static_prefix(app) + "/" + filename
 
 
 def batteries_js_url() -> str:
@@ -124,8 +128,10 @@ class PageParts:
 
     def __init__(self) -> None:
         self.lang = get_locale() or "en"
-        self.favicon = batteries_favicon_url()
-        prefix = batteries_static_url("")
+        root = _root()
+        app = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+        self.favicon = _favicon_url(app, root)
+        prefix = root + "/" + _static_prefix(app) + "/"
         self.css = prefix + "batteries.css"
         self.js = prefix + "batteries.js"
         self.session_in_use = session_in_use()
@@ -146,13 +152,16 @@ def batteries_favicon_url() -> str | None:
     """``/favicon.ico`` when the static folder has one (Batteries serves it), else None."""
     if not has_app_context():
         return None
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not app.config.get("FAVICON", True):
+    return _favicon_url(current_app._get_current_object(), _root())  # type: ignore[attr-defined]
+
+
+def _favicon_url(app: Flask | None, root: str) -> str | None:
+    if app is None or not app.config.get("FAVICON", True):
         return None
     folder = app.static_folder  # a property that joins paths: read once
     if not folder or not _favicon_exists(app, folder):
         return None
-    return _root() + "/favicon.ico"
+    return root + "/favicon.ico"
 
 
 @dataclass

@@ -43,6 +43,7 @@ from collections import ChainMap
 from itertools import accumulate
 
 from flask import Request as FlaskRequest
+from flask import Response as FlaskResponse
 from flask import current_app
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.utils import cached_property
@@ -62,10 +63,12 @@ from .bodydigest import (  # noqa: F401  (re-exported: the request's checksum AP
 )
 from .checks import Check
 from .config import Setting
+from .headers import add_to_wsgi_headers
 from .htmx import HtmxDetails
 from .htmx import parse as parse_htmx
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
     from flask import Flask
 
 JSON_MAX_DEPTH = Setting(
@@ -275,6 +278,18 @@ class _FormParser:
                 stream.close()
         self._spooled = []
         return result
+
+
+class Response(FlaskResponse):
+    """Flask's response class; as it is sent, the security headers ``Batteries.make_response``
+    planned for this request (``SECURITY_HEADERS``) join the header list handed to the server
+    (:func:`batteries.headers.add_to_wsgi_headers`)."""
+
+    def get_wsgi_response(
+        self, environ: WSGIEnvironment
+    ) -> tuple[t.Iterable[bytes], str, list[tuple[str, str]]]:
+        app_iter, status, headers = super().get_wsgi_response(environ)
+        return app_iter, status, add_to_wsgi_headers(environ, headers)
 
 
 class Request(FlaskRequest):
