@@ -6,6 +6,7 @@ relies on, so the break shows in this file rather than as a wrong behaviour some
 
 from __future__ import annotations
 
+import pytest
 from werkzeug.routing import Map, Rule
 
 from batteries import _compat
@@ -255,3 +256,32 @@ def test_flat_globals_template_builds_the_context_jinja_builds():
     assert own.render() == "one own"
     assert template.new_context({"x": 1}, shared=True).parent == {"x": 1}
     assert template.new_context({}, locals={"l_0_x": 5}).parent["l_0_x"] == 5
+
+
+def test_result_needs_unique_sees_joined_eager_collections():
+    from sqlalchemy import Column, ForeignKey, Integer, create_engine, select
+    from sqlalchemy.orm import DeclarativeBase, Session, joinedload, relationship
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Kid(Base):
+        __tablename__ = "kids"
+        id = Column(Integer, primary_key=True)
+        parent_id = Column(ForeignKey("parents.id"))
+
+    class Parent(Base):
+        __tablename__ = "parents"
+        id = Column(Integer, primary_key=True)
+        kids = relationship(Kid)
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(Parent(kids=[Kid(), Kid()]))
+        session.commit()
+        eager = session.execute(select(Parent).options(joinedload(Parent.kids)))
+        assert _compat.result_needs_unique(eager)
+        with pytest.raises(Exception, match="unique"):
+            eager.scalars().all()  # what SQLAlchemy does without unique(): the flag is real
+        assert not _compat.result_needs_unique(session.execute(select(Parent)))

@@ -153,8 +153,26 @@ def test_paginate_counts_only_when_the_page_is_full(papp):
             assert (len(full.items), full.total, full.has_next) == (20, 40, False)
             assert len(statements) == 2  # a full page: the count is needed
             statements.clear()
+            past = pdb.paginate(select(PAuthor).order_by(PAuthor.id), page=9, error_out=False)
+            assert (past.items, past.total) == ([], 40)  # an empty page asks for the count
+            statements.clear()
             short = pdb.paginate(select(PAuthor).order_by(PAuthor.id), per_page=15, page=3)
             assert (len(short.items), short.total, short.pages) == (10, 40, 3)
             assert len(statements) == 1  # the last page tells the total
         finally:
             event.remove(engine, "before_cursor_execute", listener)
+
+
+def test_paginate_one_query_pages_agree_with_counting(papp):
+    fill(papp, 47)
+    with papp.app_context():
+        for shape in (select(PAuthor), select(PAuthor.name), select(PAuthor).where(PAuthor.id > 5)):
+            expected = pdb.session.scalar(select(func.count()).select_from(shape.subquery()))
+            seen = []
+            for number in range(1, 7):
+                page = pdb.paginate(shape.order_by(PAuthor.id), page=number, per_page=10,
+                                    error_out=False)  # fmt: skip
+                assert page.total == expected
+                seen.extend(page.items)
+            assert len(seen) == expected
+

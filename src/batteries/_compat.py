@@ -148,5 +148,13 @@ def is_plain_select(statement: t.Any) -> bool:
     )
 
 
+def result_needs_unique(result: t.Any) -> bool:
+    """Whether SQLAlchemy will insist on ``unique()`` for an ORM ``result`` (joined eager
+    loading of a collection); SQLAlchemy says so only by raising when rows are fetched
+    without it, and has no public accessor for the filter it keeps for this."""
+    state: t.Any = getattr(result, "_unique_filter_state", None)
+    return bool(state) and getattr(state[1], "__name__", "") == "require_unique"
+
+
 # cachelib: no touch. The filesystem cache (``batteries.filecache``) is Batteries' own on the
 # public ``cachelib.BaseCache``; the other backends are used as cachelib documents them.
