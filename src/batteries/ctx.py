@@ -42,6 +42,7 @@ Config: ``METHOD_OVERRIDE`` (True), ``METHOD_OVERRIDE_ALLOWED`` ({"PUT", "PATCH"
 
 from __future__ import annotations
 
+import io
 import typing as t
 from urllib.parse import parse_qsl
 
@@ -323,7 +324,12 @@ def _peek(request: Request, limit: int, done: t.Callable[[bytes], bool]) -> byte
     except (OSError, ValueError) as e:
         error = e
     head = b"".join(chunks)
-    environ["wsgi.input"] = PeekedInput(head, raw, error)
+    if error is None and got == request.content_length:
+        # The whole body is in hand: the form parser reads it from memory, at C speed, not
+        # through PeekedInput (the body is no larger than URLENCODED_PEEK_LIMIT here).
+        environ["wsgi.input"] = io.BytesIO(head)
+    else:
+        environ["wsgi.input"] = PeekedInput(head, raw, error)
     return head
 
 
