@@ -5,9 +5,12 @@ defaults, the Flask extension stack, and Django with its default middleware. Fla
 both have ``SECRET_KEY`` set. Each request is a direct call of the WSGI app with a copied environ
 (no test client), in interleaved rounds; the figure is the median per-request time.
 
-Goals (Batteries / Flask): hello <= 0.97, JSON <= 1.00, template <= 1.00; Batteries ahead of
-Django with its middleware (hello and DB page). For context, ``hello-nokey`` is the hello route
-of Flask and Batteries apps without ``SECRET_KEY`` (Flask then skips the serializer too).
+Goals (Batteries / Flask, issue 19): hello <= 0.80, JSON <= 0.80, the template page <= 0.90
+(``template-same``: the same page and layout on both; ``template``: Batteries' page extends
+``batteries/base.html``, which also sets the language, a translated skip link, the favicon and
+Batteries' stylesheet and script); Batteries ahead of Django with its middleware (hello and DB
+page). For context, ``hello-nokey`` is the hello route of Flask and Batteries apps without
+``SECRET_KEY`` (Flask then skips the serializer too).
 
 Usage: ``python bench/wsgi.py [--quick] [--rounds N] [--calls N] [--cases hello,json]``
 """
@@ -34,16 +37,21 @@ MODULES = {
 }
 CASES = {"hello": "/hello", "json": "/json", "template": "/page", "db": "/items"}
 #: extra cases: the same route on apps built differently, for these contenders only
-VARIANTS = {"hello-nokey": ("/hello", {"secret_key": None}, ("flask", "batteries"))}
+VARIANTS = {
+    "hello-nokey": ("/hello", {"secret_key": None}, ("flask", "batteries")),
+    # the same page through Flask's own layout (the bench's layout.html) on both
+    "template-same": ("/page", {"layout": "flask"}, ("flask", "batteries")),
+}
 #: the bare WSGI callable only answers these
 BARE_CASES = {"hello", "json"}
 #: slower cases run smaller batches, so every batch lasts about as long
-CALLS_SCALE = {"template": 0.5, "db": 0.15}
+CALLS_SCALE = {"template": 0.5, "template-same": 0.5, "db": 0.15}
 
 GOALS = [
-    {"ratio": "hello batteries/flask", "op": "<=", "target": 0.97},
-    {"ratio": "json batteries/flask", "op": "<=", "target": 1.00},
-    {"ratio": "template batteries/flask", "op": "<=", "target": 1.00},
+    {"ratio": "hello batteries/flask", "op": "<=", "target": 0.80},
+    {"ratio": "json batteries/flask", "op": "<=", "target": 0.80},
+    {"ratio": "template-same batteries/flask", "op": "<=", "target": 0.90},
+    {"ratio": "template batteries/flask", "op": "<=", "target": 0.90},
     {"ratio": "hello batteries/django", "op": "<=", "target": 1.00},
     {"ratio": "db batteries/django", "op": "<=", "target": 1.00},
 ]

@@ -372,3 +372,41 @@ def test_results_endpoint_with_the_result_backend_down(app):
     response = app.test_client().get("/tasks/abc")
     assert response.status_code == 200
     assert response.json["state"] == "UNKNOWN" and response.json["ready"] is False
+
+
+BIND_ON_IMPORT = r"""
+import sys
+from flask import appcontext_pushed
+from batteries import Batteries
+
+app = Batteries("bind_on_import", instance_path=sys.argv[1])
+app.get("/")(lambda: "ok")
+
+
+@app.get("/ping")
+def call_ping():
+    from celery import current_app
+
+    return {"same": current_app._get_current_object() is app.celery}
+
+
+client = app.test_client()
+client.get("/")
+assert "celery" not in sys.modules
+assert not appcontext_pushed.receivers  # no signal paid per context while Celery is absent
+from celery import current_app  # a module with tasks is imported later
+
+assert client.get("/ping").json == {"same": True}  # the first context after the import
+with app.app_context():
+    assert current_app._get_current_object() is app.celery
+print("ok")
+"""
+
+
+def test_the_celery_binding_starts_when_celery_is_imported(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", BIND_ON_IMPORT, str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

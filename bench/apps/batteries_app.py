@@ -52,8 +52,12 @@ def uses_base_template() -> bool:
     return os.path.isfile(BASE_TEMPLATE)
 
 
-def create_app(db_url: str | None = None, secret_key: str | None = SECRET_KEY) -> Batteries:
-    folder = "batteries_app" if uses_base_template() else "flask"
+def create_app(
+    db_url: str | None = None, secret_key: str | None = SECRET_KEY, layout: str = "base"
+) -> Batteries:
+    """``layout="base"``: the pages extend ``batteries/base.html``; ``"flask"``: the same
+    templates as :mod:`apps.flask_app` (its ``layout.html``)."""
+    folder = "batteries_app" if layout == "base" and uses_base_template() else "flask"
     app = Batteries(
         __name__,
         template_folder=os.path.join(TEMPLATES, folder),

@@ -12,7 +12,11 @@ from apps import JSON_BODY, PAGE_ROWS, SECRET_KEY, TEMPLATES, fill_items, sqlite
 from apps.models import Item
 
 
-def create_app(db_url: str | None = None, secret_key: str | None = SECRET_KEY) -> Flask:
+def create_app(
+    db_url: str | None = None, secret_key: str | None = SECRET_KEY, layout: str = "flask"
+) -> Flask:
+    """``layout`` is Batteries' choice of layout (see :mod:`apps.batteries_app`): Flask's app
+    always uses its own ``layout.html``."""
     app = Flask(__name__, template_folder=os.path.join(TEMPLATES, "flask"))
     app.config["SECRET_KEY"] = secret_key
     engine = create_engine(db_url or sqlite_url("flask"))
