@@ -61,7 +61,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     import sqlite3
 
     from flask import Flask
-    from flask.wrappers import Response
+    from flask.wrappers import Request, Response
     from limits import RateLimitItem
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -276,7 +276,7 @@ class RedisStore:
             url.replace("redis+unix://", "unix://", 1),
             socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
         )  # fmt: skip
-        self.sha = hashlib.sha1(self.SCRIPT.encode()).hexdigest()
+        self.sha = hashlib.sha1(self.SCRIPT.encode()).hexdigest().encode()
         self.errors = (redis.RedisError, OSError)
         self.no_script = redis.exceptions.NoScriptError
         self.connection_error = redis.ConnectionError
@@ -284,11 +284,16 @@ class RedisStore:
         self.pid = os.getpid()
 
     def hit(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
-        reply = self.call([self.KEY_PREFIX + key for key in keys], seconds)
+        args = [
+            b"%d" % len(keys),
+            *[(self.KEY_PREFIX + key).encode() for key in keys],
+            *[b"%d" % expiry for expiry in seconds],
+        ]
+        reply = self.call(args)
         now = time.time()
         return [(int(reply[2 * i]), now + int(reply[2 * i + 1]) / 1000) for i in range(len(keys))]
 
-    def call(self, keys: list[str], seconds: t.Sequence[int]) -> t.Any:
+    def call(self, args: list[bytes]) -> t.Any:
         if self.pid != os.getpid():  # a forked child: the parent's sockets are not ours
             self.idle, self.pid = [], os.getpid()
         try:
@@ -297,25 +302,31 @@ class RedisStore:
             conn, reused = self.pool.make_connection(), False
         try:
             try:
-                reply = self.evalsha(conn, keys, seconds)
+                reply = self.evalsha(conn, args)
             except self.connection_error:
                 if not reused:
                     raise
                 conn.disconnect()  # closed while idle: once more on a new socket
-                reply = self.evalsha(conn, keys, seconds)
+                reply = self.evalsha(conn, args)
         except BaseException:
             conn.disconnect()
             raise
         self.idle.append(conn)
         return reply
 
-    def evalsha(self, conn: t.Any, keys: list[str], seconds: t.Sequence[int]) -> t.Any:
-        conn.send_command("EVALSHA", self.sha, len(keys), *keys, *seconds)
+    def evalsha(self, conn: t.Any, args: list[bytes]) -> t.Any:
+        conn.send_packed_command([_command(b"EVALSHA", self.sha, *args)])
         try:
             return conn.read_response()
         except self.no_script:  # a new or flushed server: EVAL caches the script
-            conn.send_command("EVAL", self.SCRIPT, len(keys), *keys, *seconds)
+            conn.send_packed_command([_command(b"EVAL", self.SCRIPT.encode(), *args)])
             return conn.read_response()
+
+
+def _command(*args: bytes) -> bytes:
+    """A Redis command as sent on the wire (RESP: an array of bulk strings), in half the time
+    of redis-py's ``pack_command``, which converts and checks each argument's type."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
 Store = MemoryStore | SQLiteStore | RedisStore
@@ -387,16 +398,20 @@ def client_address(app: Flask | None = None) -> str:
     """The client's address: the socket's, or with ``TRUSTED_PROXIES = n`` the n-th address
     from the right of ``X-Forwarded-For`` (the one the outermost trusted proxy saw)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _address(app, request._get_current_object())  # type: ignore[attr-defined]
+
+
+def _address(app: Flask, req: Request) -> str:
     trusted = TRUSTED_PROXIES.get(app)
     if trusted > 0:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [a.strip() for a in req.headers.get("X-Forwarded-For", "").split(",")]
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= trusted:
             return str(forwarded[-trusted][:64])
-    return request.remote_addr or "unknown"
+    return req.remote_addr or "unknown"
 
 
-def _key_value(app: Flask, key: str | t.Callable[[], t.Any]) -> str | None:
+def _key_value(app: Flask, req: Request, key: str | t.Callable[[], t.Any]) -> str | None:
     if callable(key):
         found = key()
         return None if found is None else f"k:{found}"
@@ -405,7 +420,7 @@ def _key_value(app: Flask, key: str | t.Callable[[], t.Any]) -> str | None:
 
         if current_user.is_authenticated:
             return f"u:{current_user.get_id()}"
-    return f"ip:{client_address(app)}"
+    return f"ip:{_address(app, req)}"
 
 
 # -- the decorator ----------------------------------------------------------------------------
@@ -529,10 +544,11 @@ def rate_limit(
         @functools.wraps(view)
         def limited(*args: t.Any, **kwargs: t.Any) -> t.Any:
             app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-            if counted is None or request.method in counted:
+            req: Request = request._get_current_object()  # type: ignore[attr-defined]
+            if counted is None or req.method in counted:
                 if not parsed:
                     parsed.append(Limits(limits))
-                check(app, parsed[0], key, scope, fail_open)
+                check(app, req, parsed[0], key, scope, fail_open)
             if is_async:
                 return app.ensure_sync(view)(*args, **kwargs)
             return view(*args, **kwargs)
@@ -545,16 +561,17 @@ def rate_limit(
 
 def check(
     app: Flask,
+    req: Request,
     limits: Limits,
     key: str | t.Callable[[], t.Any],
     scope: str | None,
     fail_open: bool,
 ) -> None:
     """Count this request; raise :class:`RateLimited` when a limit is exceeded."""
-    who = _key_value(app, key)
+    who = _key_value(app, req, key)
     if who is None:
         return
-    base = f"LIMITER/{app_identity(app)}/{scope or request.endpoint or request.path}/{who}"
+    base = f"LIMITER/{app_identity(app)}/{scope or req.endpoint or req.path}/{who}"
     store = store_of(app)
     try:
         counts = store.hit([base + suffix for suffix in limits.suffixes], limits.seconds)
