@@ -249,6 +249,15 @@ def test_several_limits_are_counted_together(app, store, limits, first, retry_af
     assert over.headers["RateLimit"].startswith(first.partition(";")[0] + ";r=0;")
 
 
+@pytest.mark.parametrize("store", STORES)
+def test_a_limit_written_twice_counts_once(app, store):
+    limited_app(on_store(app, store), "2/minute; 2 per minute", scope=uuid.uuid4().hex)
+    client = app.test_client()
+    answers = [client.get("/hit") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["RateLimit-Policy"] == '"2-per-1-minute";q=2;w=60'
+
+
 def test_sqlite_windows_end_and_old_ones_are_swept(app, monkeypatch):
     on_store(app, "sqlite")
 

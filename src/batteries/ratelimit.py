@@ -102,7 +102,7 @@ WARN_EVERY = 60.0
 # ``fail_open``). Batteries calls SQLite and redis-py itself rather than through ``limits``'
 # storages: each of those reads a count and its expiry in two calls and wraps every call in an
 # exception translator, and its Redis storage goes through redis-py's pool for every command
-# (a liveness probe of the socket, retries, metrics), which cost more than the round trip.
+# (a liveness probe of the socket: one more recv and two settimeout calls; retries; metrics).
 
 
 class MemoryStore:
@@ -144,6 +144,7 @@ class SQLiteStore:
         self.path = path
         self.local = threading.local()
         self.errors = (sqlite3.Error, OSError)
+        self.damage = sqlite3.DatabaseError
         self.statements: dict[int, str] = {}
         self.swept_at = time.time()
 
@@ -218,11 +219,9 @@ class SQLiteStore:
         return found
 
     def hit(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
-        import sqlite3
-
         try:
             return self.count(keys, seconds)
-        except sqlite3.DatabaseError as exc:
+        except self.damage as exc:
             if not self.damaged(exc):
                 raise
             self.forget()
