@@ -6,6 +6,7 @@ import concurrent.futures
 import logging
 import os
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -207,6 +208,116 @@ def test_redis_counts(app):
     assert [client.get("/hit").status_code for _ in range(3)] == [200, 200, 429]
     again = client.get("/hit")
     assert 55 <= int(again.headers["Retry-After"]) <= 60
+
+
+def on_store(app, store):
+    """``app`` counting on ``store``: memory, SQLite in its instance folder, or Redis."""
+    if store == "sqlite":
+        app.config["TESTING"] = False  # TESTING alone picks memory:
+    else:
+        app.config["RATELIMIT_URL"] = REDIS if store == "redis" else "memory:"
+    return app
+
+
+STORES = ["memory", "sqlite", pytest.param("redis", marks=needs_redis)]
+
+
+@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize(
+    ("limits", "first", "retry_after"),
+    [
+        # The first limit reached is the minute, whichever order they are written in ...
+        ("2/minute; 3/hour", '"2-per-1-minute";r=1;t=60', (55, 60)),
+        ("3/hour; 2/minute", '"2-per-1-minute";r=1;t=60', (55, 60)),
+        # ... or the hour: the store counted both and gave each its own window.
+        ("2/hour; 3/minute", '"2-per-1-hour";r=1;t=3600', (3590, 3600)),
+    ],
+)
+def test_several_limits_are_counted_together(app, store, limits, first, retry_after):
+    client = limited_app(on_store(app, store), limits, scope=uuid.uuid4().hex).test_client()
+    answer = client.get("/hit")
+    assert answer.status_code == 200 and answer.headers["RateLimit"] == first
+    policy = ", ".join(
+        f'"{n}-per-1-{unit}";q={n};w={60 if unit == "minute" else 3600}'
+        for n, unit in (part.strip().split("/") for part in limits.split(";"))
+    )
+    assert answer.headers["RateLimit-Policy"] == policy
+    assert client.get("/hit").status_code == 200
+    over = client.get("/hit")
+    assert over.status_code == 429
+    assert retry_after[0] <= int(over.headers["Retry-After"]) <= retry_after[1]
+    assert over.headers["RateLimit"].startswith(first.partition(";")[0] + ";r=0;")
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_limit_written_twice_counts_once(app, store):
+    limited_app(on_store(app, store), "2/minute; 2 per minute", scope=uuid.uuid4().hex)
+    client = app.test_client()
+    answers = [client.get("/hit") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[0].headers["RateLimit-Policy"] == '"2-per-1-minute";q=2;w=60'
+
+
+def test_sqlite_windows_end_and_old_ones_are_swept(app, monkeypatch):
+    on_store(app, "sqlite")
+
+    @app.get("/other")
+    @rate_limit("1/minute")
+    def other():
+        return "ok"
+
+    client = limited_app(app, "2/minute; 3/hour").test_client()
+    assert [client.get("/hit").status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/other").status_code == 200
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 61)
+    # A new minute, but the hour's count goes on (4 > 3).
+    assert client.get("/hit").status_code == 429
+    monkeypatch.setattr(time, "time", lambda: now + 3601)
+    assert client.get("/hit").status_code == 200
+    # The windows of /other have ended: the next count of this process deletes them.
+    db = sqlite3.connect(os.path.join(app.instance_path, "ratelimit.sqlite"))
+    try:
+        keys = [key for (key,) in db.execute("SELECT key FROM counts")]
+    finally:
+        db.close()
+    assert len(keys) == 2 and not [key for key in keys if "/other/" in key], keys
+
+
+@needs_redis
+def test_redis_connection_closed_by_the_server_is_opened_again(app, caplog):
+    import redis
+
+    on_store(app, "redis")
+    admin = redis.Redis.from_url(REDIS)
+    before = {c["id"] for c in admin.client_list()}
+    client = limited_app(app, "2/minute", scope=uuid.uuid4().hex).test_client()
+    assert client.get("/hit").status_code == 200
+    ours = [c for c in admin.client_list() if c["id"] not in before and "eval" in c["cmd"]]
+    assert len(ours) == 1, ours
+    admin.client_kill_filter(_id=ours[0]["id"])  # as a Redis restart or its idle timeout would
+    with caplog.at_level(logging.WARNING, logger="batteries.ratelimit"):
+        # Counted on a new connection: not let through uncounted.
+        assert [client.get("/hit").status_code for _ in range(2)] == [200, 429]
+    assert "not counted" not in caplog.text
+
+
+@needs_redis
+def test_redis_loads_its_script_when_the_server_lacks_it():
+    import redis
+
+    from batteries.ratelimit import RedisStore
+
+    class Fresh(RedisStore):  # a script this server has never seen, as after a restart
+        SCRIPT = RedisStore.SCRIPT + f" -- {uuid.uuid4().hex}"
+
+    store = Fresh(REDIS)
+    admin = redis.Redis.from_url(REDIS)
+    assert admin.script_exists(store.sha.decode()) == [False]
+    key = uuid.uuid4().hex
+    assert [store.hit([key], [60])[0][0] for _ in range(2)] == [1, 2]
+    assert admin.script_exists(store.sha.decode()) == [True]
+    assert 0 < admin.pttl(RedisStore.KEY_PREFIX + key) <= 60_000
 
 
 def test_unknown_store_is_named(app):

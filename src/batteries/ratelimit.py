@@ -24,8 +24,9 @@ the proxy's address taken for the client's::
   ``wants_json``, Werkzeug's HTML page for the rest.
 - Storage down: the request is allowed and a warning logged (``fail_open=False``: 503).
 
-The counting is ``limits``' fixed window (a window starts at the first hit of a key), on one
-of these stores, by ``RATELIMIT_URL``:
+The counting is a fixed window, as ``limits``' (the limit strings are parsed by it): a window
+starts at the first hit of a key, and one request is one statement or round trip to the store
+whatever the number of limits. The store, by ``RATELIMIT_URL``:
 
 - unset: SQLite in the instance folder (``ratelimit.sqlite``, mode 0600): shared by every
   worker process on the machine with no server; ``memory:`` under ``TESTING``;
@@ -38,10 +39,10 @@ Config: ``RATELIMIT_URL``, ``TRUSTED_PROXIES``.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import math
 import os
-import random
 import re
 import threading
 import time
@@ -57,11 +58,11 @@ from .drivers import check_service_url
 from .state import app_identity, state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
     from flask import Flask
-    from flask.wrappers import Response
+    from flask.wrappers import Request, Response
     from limits import RateLimitItem
-    from limits.storage import Storage
-    from limits.strategies import FixedWindowRateLimiter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -93,184 +94,241 @@ REDIS_TIMEOUT = 0.5
 WARN_EVERY = 60.0
 
 
-# -- stores -----------------------------------------------------------------------------------
+# -- stores ------------------------------------------------------------------------------------
+#
+# A store counts one hit on each of several keys at once: ``hit(keys, seconds)`` returns
+# ``(count, reset time)`` per key, a key's window (``seconds`` long) starting at its first hit.
+# ``errors`` are what it raises when it is down (the request is then let through, see
+# ``fail_open``). Batteries calls SQLite and redis-py itself rather than through ``limits``'
+# storages: each of those reads a count and its expiry in two calls and wraps every call in an
+# exception translator, and its Redis storage goes through redis-py's pool for every command
+# (a liveness probe of the socket: one more recv and two settimeout calls; retries; metrics).
 
 
-_sqlite_class: list[type] = []
+class MemoryStore:
+    """``limits``' memory storage: this process only."""
+
+    errors: tuple[type[Exception], ...] = ()
+
+    def __init__(self) -> None:
+        from limits.storage import MemoryStorage
+
+        self.storage = MemoryStorage()
+
+    def hit(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
+        storage = self.storage
+        return [
+            (storage.incr(key, expiry), storage.get_expiry(key))
+            for key, expiry in zip(keys, seconds, strict=True)
+        ]
 
 
-def sqlite_storage_class() -> type:
-    """``SQLiteStorage``, defined on first use (``limits`` is imported only when needed)."""
-    if _sqlite_class:
-        return _sqlite_class[0]
-    import sqlite3
+class SQLiteStore:
+    """Counts in a SQLite file, shared by every process on the machine.
 
-    from limits.storage import Storage
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement counts a request against
+    all its limits: SQLite takes the write lock for the statement (``busy_timeout`` waits for
+    it), so processes counting at once never lose a hit. Each thread has its own connection.
 
-    class SQLiteStorage(Storage):
-        """A ``limits`` storage on a SQLite file, for the fixed-window strategy.
+    Counts are worth nothing after a reboot, so commits are not synced to disk
+    (``synchronous=OFF``: a process that dies cannot hurt the file, a power cut can); a file
+    found damaged is deleted and made again, the counts starting over.
+    """
 
-        Each ``incr`` is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` statement: SQLite
-        takes the write lock for the statement (``busy_timeout`` waits for it), so processes
-        counting at once never lose a hit. The expiry of the last counted key is remembered, so
-        the headers cost no second query. ``limits`` ships no file storage; this is it.
+    #: Seconds between two sweeps of long-gone windows by one process.
+    SWEEP_EVERY = 60.0
 
-        Counts are worth nothing after a reboot, so commits are not synced to disk
-        (``synchronous=OFF``: a process that dies cannot hurt the file, a power cut can); a
-        file found damaged is deleted and made again, the counts starting over.
-        """
+    def __init__(self, path: str) -> None:
+        import sqlite3
 
-        STORAGE_SCHEME = ["batteries+sqlite"]
+        self.path = path
+        self.local = threading.local()
+        self.errors = (sqlite3.Error, OSError)
+        self.damage = sqlite3.DatabaseError
+        self.statements: dict[int, str] = {}
+        self.swept_at = time.time()
 
-        def __init__(self, uri: str, wrap_exceptions: bool = False, **options: t.Any) -> None:
-            super().__init__(uri, wrap_exceptions=wrap_exceptions)
-            self.path = uri.partition("://")[2]
-            self.local = threading.local()
+    def connection(self) -> sqlite3.Connection:
+        found = getattr(self.local, "conn", None)
+        if found is not None and found[0] == os.getpid():
+            return t.cast("sqlite3.Connection", found[1])
+        import sqlite3
 
-        @property
-        def base_exceptions(self) -> tuple[type[Exception], ...]:
-            return (sqlite3.Error, OSError)
-
-        def connection(self) -> sqlite3.Connection:
-            found = getattr(self.local, "conn", None)
-            if found is not None and found[0] == os.getpid():
-                return t.cast(sqlite3.Connection, found[1])
-            try:
-                conn = self.open()
-            except sqlite3.DatabaseError as exc:
-                if not self.damaged(exc):
-                    raise
-                self.forget()
-                conn = self.open()
-            self.local.conn = (os.getpid(), conn)
-            return conn
-
-        def open(self) -> sqlite3.Connection:
-            folder = os.path.dirname(self.path)
-            if folder:
-                os.makedirs(folder, exist_ok=True)
-            # Created 0600 before SQLite opens it (its -wal and -shm files take the same mode).
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-            conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
-                                   check_same_thread=False)  # fmt: skip
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=OFF")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "
-                    "count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
-                )
-            except BaseException:
-                conn.close()
+        try:
+            conn = self.open()
+        except sqlite3.DatabaseError as exc:
+            if not self.damaged(exc):
                 raise
-            return conn
+            self.forget()
+            conn = self.open()
+        self.local.conn = (os.getpid(), conn)
+        return conn
 
-        @staticmethod
-        def damaged(exc: Exception) -> bool:
-            text = str(exc).lower()
-            return "malformed" in text or "not a database" in text
+    def open(self) -> sqlite3.Connection:
+        import sqlite3
 
-        def forget(self) -> None:
-            """Close this thread's connection and delete the damaged file."""
-            found = getattr(self.local, "conn", None)
-            self.local.conn = None
-            if found is not None:
-                found[1].close()
-            log.warning("Rate-limit file %s was damaged: made anew", self.path)
-            for suffix in ("", "-wal", "-shm"):
-                try:
-                    os.unlink(self.path + suffix)
-                except FileNotFoundError:
-                    pass
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        # Created 0600 before SQLite opens it (its -wal and -shm files take the same mode).
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
+                               check_same_thread=False)  # fmt: skip
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "
+                "count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID"
+            )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-        def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+    @staticmethod
+    def damaged(exc: Exception) -> bool:
+        text = str(exc).lower()
+        return "malformed" in text or "not a database" in text
+
+    def forget(self) -> None:
+        """Close this thread's connection and delete the damaged file."""
+        found = getattr(self.local, "conn", None)
+        self.local.conn = None
+        if found is not None:
+            found[1].close()
+        log.warning("Rate-limit file %s was damaged: made anew", self.path)
+        for suffix in ("", "-wal", "-shm"):
             try:
-                return self.count(key, expiry, amount)
-            except sqlite3.DatabaseError as exc:
-                if not self.damaged(exc):
-                    raise
-                self.forget()
-                return self.count(key, expiry, amount)
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
 
-        def count(self, key: str, expiry: int, amount: int) -> int:
-            now = time.time()
-            conn = self.connection()
-            row = conn.execute(
-                "INSERT INTO counts (key, count, expires) VALUES (?1, ?2, ?3) "
+    def statement(self, n: int) -> str:
+        """The statement counting ``n`` keys: parameters ``now``, then key and expiry each."""
+        found = self.statements.get(n)
+        if found is None:
+            rows = ", ".join(f"(?{2 * i + 2}, 1, ?{2 * i + 3})" for i in range(n))
+            found = self.statements[n] = (
+                f"INSERT INTO counts (key, count, expires) VALUES {rows} "
                 "ON CONFLICT (key) DO UPDATE SET "
-                "count = CASE WHEN expires <= ?4 THEN ?2 ELSE count + ?2 END, "
-                "expires = CASE WHEN expires <= ?4 THEN ?3 ELSE expires END "
-                "RETURNING count, expires",
-                (key, amount, now + expiry, now),
-            ).fetchone()
-            self.local.last = (key, row[1])
-            if random.random() < 0.001:  # now and then, forget windows long gone
-                conn.execute("DELETE FROM counts WHERE expires < ?", (now,))
-            return int(row[0])
+                "count = CASE WHEN expires <= ?1 THEN 1 ELSE count + 1 END, "
+                "expires = CASE WHEN expires <= ?1 THEN excluded.expires ELSE expires END "
+                "RETURNING key, count, expires"
+            )
+        return found
 
-        def get(self, key: str) -> int:
-            row = self.connection().execute(
-                "SELECT count FROM counts WHERE key = ? AND expires > ?", (key, time.time())
-            ).fetchone()
-            return int(row[0]) if row else 0
+    def hit(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
+        try:
+            return self.count(keys, seconds)
+        except self.damage as exc:
+            if not self.damaged(exc):
+                raise
+            self.forget()
+            return self.count(keys, seconds)
 
-        def get_expiry(self, key: str) -> float:
-            last = getattr(self.local, "last", None)
-            if last is not None and last[0] == key:
-                return float(last[1])
-            row = self.connection().execute(
-                "SELECT expires FROM counts WHERE key = ?", (key,)
-            ).fetchone()
-            return float(row[0]) if row else time.time()
+    def count(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
+        now = time.time()
+        conn = self.connection()
+        params: list[t.Any] = [now]
+        for key, expiry in zip(keys, seconds, strict=True):
+            params += (key, now + expiry)
+        rows = conn.execute(self.statement(len(keys)), params).fetchall()
+        if now - self.swept_at >= self.SWEEP_EVERY:  # now and then, forget windows long gone
+            self.swept_at = now
+            conn.execute("DELETE FROM counts WHERE expires < ?", (now,))
+        if len(rows) == 1:
+            return [(int(rows[0][1]), float(rows[0][2]))]
+        # RETURNING gives rows in no promised order.
+        found = {row[0]: (int(row[1]), float(row[2])) for row in rows}
+        return [found[key] for key in keys]
 
-        def check(self) -> bool:
+
+class RedisStore:
+    """Counts in Redis: one script, one round trip for all of a request's limits.
+
+    redis-py's connections are kept in a list of idle ones (taken and given back by single,
+    thread-safe list operations; emptied in a forked child) instead of going through its pool
+    for each command. A connection that failed is closed; one taken idle from the list and
+    found closed by the server (Redis restarted) is reconnected once.
+    """
+
+    KEY_PREFIX = "batteries-ratelimit:"
+    #: INCR each key; a key without expiry (new) gets its window. Returns count, ms left, ...
+    SCRIPT = (
+        "local out = {} "
+        "for i, key in ipairs(KEYS) do "
+        "local count = redis.call('INCR', key) "
+        "local ttl = redis.call('PTTL', key) "
+        "if ttl < 0 then ttl = tonumber(ARGV[i]) * 1000 redis.call('PEXPIRE', key, ttl) end "
+        "out[2 * i - 1] = count out[2 * i] = ttl "
+        "end "
+        "return out"
+    )
+
+    def __init__(self, url: str) -> None:
+        import hashlib
+
+        import redis
+
+        self.pool = redis.ConnectionPool.from_url(
+            url.replace("redis+unix://", "unix://", 1),
+            socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+        )  # fmt: skip
+        self.sha = hashlib.sha1(self.SCRIPT.encode()).hexdigest().encode()
+        self.errors = (redis.RedisError, OSError)
+        self.no_script = redis.exceptions.NoScriptError
+        self.connection_error = redis.ConnectionError
+        self.idle: list[t.Any] = []
+        self.pid = os.getpid()
+
+    def hit(self, keys: t.Sequence[str], seconds: t.Sequence[int]) -> list[tuple[int, float]]:
+        args = [
+            b"%d" % len(keys),
+            *[(self.KEY_PREFIX + key).encode() for key in keys],
+            *[b"%d" % expiry for expiry in seconds],
+        ]
+        reply = self.call(args)
+        now = time.time()
+        return [(int(reply[2 * i]), now + int(reply[2 * i + 1]) / 1000) for i in range(len(keys))]
+
+    def call(self, args: list[bytes]) -> t.Any:
+        if self.pid != os.getpid():  # a forked child: the parent's sockets are not ours
+            self.idle, self.pid = [], os.getpid()
+        try:
+            conn, reused = self.idle.pop(), True
+        except IndexError:
+            conn, reused = self.pool.make_connection(), False
+        try:
             try:
-                self.connection().execute("SELECT 1")
-                return True
-            except self.base_exceptions:
-                return False
+                reply = self.evalsha(conn, args)
+            except self.connection_error:
+                if not reused:
+                    raise
+                conn.disconnect()  # closed while idle: once more on a new socket
+                reply = self.evalsha(conn, args)
+        except BaseException:
+            conn.disconnect()
+            raise
+        self.idle.append(conn)
+        return reply
 
-        def reset(self) -> int | None:
-            return self.connection().execute("DELETE FROM counts").rowcount
+    def evalsha(self, conn: t.Any, args: list[bytes]) -> t.Any:
+        conn.send_packed_command([_command(b"EVALSHA", self.sha, *args)])
+        try:
+            return conn.read_response()
+        except self.no_script:  # a new or flushed server: EVAL caches the script
+            conn.send_packed_command([_command(b"EVAL", self.SCRIPT.encode(), *args)])
+            return conn.read_response()
 
-        def clear(self, key: str) -> None:
-            self.connection().execute("DELETE FROM counts WHERE key = ?", (key,))
 
-    _sqlite_class.append(SQLiteStorage)
-    return SQLiteStorage
+def _command(*args: bytes) -> bytes:
+    """A Redis command as sent on the wire (RESP: an array of bulk strings), in half the time
+    of redis-py's ``pack_command``, which converts and checks each argument's type."""
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
 
 
-def _redis_storage(url: str) -> Storage:
-    """``limits``' Redis storage, its count and expiry read in one round trip."""
-    from limits.storage import RedisStorage
-
-    class RedisWithExpiry(RedisStorage):
-        SCRIPT = (
-            "local count = redis.call('INCRBY', KEYS[1], ARGV[2]) "
-            "if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-            "return {count, redis.call('PTTL', KEYS[1])}"
-        )
-
-        def __init__(self, uri: str, **options: t.Any) -> None:
-            super().__init__(uri, **options)
-            self.local = threading.local()
-            self.script = t.cast(t.Any, self.get_connection()).register_script(self.SCRIPT)
-
-        def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-            count, pttl = self.script([self.prefixed_key(key)], [expiry, amount])
-            self.local.last = (key, time.time() + max(int(pttl), 0) / 1000)
-            return int(count)
-
-        def get_expiry(self, key: str) -> float:
-            last = getattr(self.local, "last", None)
-            if last is not None and last[0] == key:
-                return float(last[1])
-            return float(super().get_expiry(key))
-
-    return RedisWithExpiry(
-        url, wrap_exceptions=True, key_prefix="batteries-ratelimit",
-        socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
-    )  # fmt: skip
+Store = MemoryStore | SQLiteStore | RedisStore
 
 
 def storage_url(app: Flask) -> str:
@@ -286,18 +344,16 @@ def storage_url(app: Flask) -> str:
     return "sqlite://" + os.path.join(app.instance_path, name)
 
 
-def make_storage(url: str) -> Storage:
-    """A ``limits`` storage for ``url`` (``sqlite:///path``, ``redis://...``, ``memory:``)."""
+def make_store(url: str) -> Store:
+    """The store for ``url`` (``sqlite:///path``, ``redis://...``, ``memory:``)."""
     scheme = url.partition(":")[0].lower()
     if scheme == "memory":
-        from limits.storage import MemoryStorage
-
-        return MemoryStorage(wrap_exceptions=True)
+        return MemoryStore()
     if scheme == "sqlite":
-        return t.cast("Storage", sqlite_storage_class()(url, wrap_exceptions=True))
+        return SQLiteStore(url.partition("://")[2])
     if scheme in ("redis", "rediss", "redis+unix"):
         check_service_url(url, "RATELIMIT_URL")
-        return _redis_storage(url)
+        return RedisStore(url)
     raise ValueError(
         f"RATELIMIT_URL {url!r}: unknown store; use redis://host:port/db, memory:, or leave "
         "it unset for SQLite in the instance folder"
@@ -306,30 +362,28 @@ def make_storage(url: str) -> Storage:
 
 @dataclass
 class RateLimitState:
-    """One app's storage and strategy, rebuilt when ``RATELIMIT_URL`` changes."""
+    """One app's store, rebuilt when ``RATELIMIT_URL`` changes."""
 
     url: str = ""
-    limiter: FixedWindowRateLimiter | None = None
-    #: (RATELIMIT_URL, TESTING) the limiter was built for: a changed setting rebuilds it
+    store: Store | None = None
+    #: (RATELIMIT_URL, TESTING) the store was built for: a changed setting rebuilds it
     built_for: tuple[t.Any, bool] | None = None
     warned_at: float = -math.inf
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def limiter_of(app: Flask) -> FixedWindowRateLimiter:
-    """The app's fixed-window limiter over its store."""
+def store_of(app: Flask) -> Store:
+    """The app's store."""
     state = state_of(app, RateLimitState)
     wanted = (RATELIMIT_URL.get(app), app.testing)
-    if state.limiter is None or state.built_for != wanted:
-        from limits.strategies import FixedWindowRateLimiter
-
+    if state.store is None or state.built_for != wanted:
         with state.lock:
             url = storage_url(app)
-            if state.limiter is None or state.url != url:
-                state.limiter = FixedWindowRateLimiter(make_storage(url))
+            if state.store is None or state.url != url:
+                state.store = make_store(url)
                 state.url = url
             state.built_for = wanted
-    return state.limiter
+    return state.store
 
 
 def init_app(app: Flask) -> None:
@@ -343,16 +397,20 @@ def client_address(app: Flask | None = None) -> str:
     """The client's address: the socket's, or with ``TRUSTED_PROXIES = n`` the n-th address
     from the right of ``X-Forwarded-For`` (the one the outermost trusted proxy saw)."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    return _address(app, request._get_current_object())  # type: ignore[attr-defined]
+
+
+def _address(app: Flask, req: Request) -> str:
     trusted = TRUSTED_PROXIES.get(app)
     if trusted > 0:
-        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [a.strip() for a in req.headers.get("X-Forwarded-For", "").split(",")]
         forwarded = [a for a in forwarded if a]
         if len(forwarded) >= trusted:
             return str(forwarded[-trusted][:64])
-    return request.remote_addr or "unknown"
+    return req.remote_addr or "unknown"
 
 
-def _key_value(app: Flask, key: str | t.Callable[[], t.Any]) -> str | None:
+def _key_value(app: Flask, req: Request, key: str | t.Callable[[], t.Any]) -> str | None:
     if callable(key):
         found = key()
         return None if found is None else f"k:{found}"
@@ -361,7 +419,7 @@ def _key_value(app: Flask, key: str | t.Callable[[], t.Any]) -> str | None:
 
         if current_user.is_authenticated:
             return f"u:{current_user.get_id()}"
-    return f"ip:{client_address(app)}"
+    return f"ip:{_address(app, req)}"
 
 
 # -- the decorator ----------------------------------------------------------------------------
@@ -390,18 +448,43 @@ def policy_header(items: t.Sequence[RateLimitItem]) -> str:
     return ", ".join(f'"{_policy_name(i)}";q={i.amount};w={i.get_expiry()}' for i in items)
 
 
-def _headers(
-    counts: list[tuple[RateLimitItem, int, float]], policy: str
-) -> list[tuple[str, str]]:
-    """``RateLimit-Policy`` (every limit) and ``RateLimit`` (the one nearest its end)."""
-    now = time.time()
-    item, count, reset = min(counts, key=lambda c: (c[0].amount - c[1], -c[2]))
-    remaining = max(0, item.amount - count)
-    seconds = max(0, math.ceil(reset - now))
-    return [
-        ("RateLimit-Policy", policy),
-        ("RateLimit", f'"{_policy_name(item)}";r={remaining};t={seconds}'),
-    ]
+class Limits:
+    """A decorator's limits, parsed by ``limits.parse_many`` on first use, with all that
+    depends on them alone: each one's amount, period, name and key suffix, and the
+    ``RateLimit-Policy`` header."""
+
+    __slots__ = ("amounts", "seconds", "names", "suffixes", "policy")
+
+    def __init__(self, text: str) -> None:
+        from limits import parse_many
+
+        items: list[RateLimitItem] = []
+        for item in parse_many(text):  # "5/minute; 5/minute" counts once
+            if item not in items:
+                items.append(item)
+        self.amounts = [item.amount for item in items]
+        self.seconds = [item.get_expiry() for item in items]
+        self.names = [_policy_name(item) for item in items]
+        # Keys as limits' key_for makes them (identifiers, then amount/multiples/unit).
+        self.suffixes = [
+            f"/{item.amount}/{item.multiples}/{item.GRANULARITY.name}" for item in items
+        ]
+        self.policy = policy_header(items)
+
+    def headers(self, counts: list[tuple[int, float]], now: float) -> list[tuple[str, str]]:
+        """``RateLimit-Policy`` (every limit) and ``RateLimit`` (the one nearest its end)."""
+        best = 0
+        if len(counts) > 1:
+            # Fewest left; of those, the window ending last.
+            best = min(range(len(counts)),
+                       key=lambda i: (self.amounts[i] - counts[i][0], -counts[i][1]))  # fmt: skip
+        count, reset = counts[best]
+        remaining = max(0, self.amounts[best] - count)
+        seconds = max(0, math.ceil(reset - now))
+        return [
+            ("RateLimit-Policy", self.policy),
+            ("RateLimit", f'"{self.names[best]}";r={remaining};t={seconds}'),
+        ]
 
 
 def _masked(url: str) -> str:
@@ -430,18 +513,6 @@ def _storage_down(app: Flask, exc: Exception, fail_open: bool) -> None:
         )
 
 
-def hit(app: Flask, items: t.Sequence[RateLimitItem], identifiers: t.Sequence[str]) -> list[tuple[RateLimitItem, int, float]]:
-    """Count one request against each of ``items``; ``(item, count, reset time)`` each."""
-    limiter = limiter_of(app)
-    storage = limiter.storage
-    counts = []
-    for item in items:
-        key = item.key_for(*identifiers)
-        count = storage.incr(key, item.get_expiry())
-        counts.append((item, count, storage.get_expiry(key)))
-    return counts
-
-
 def rate_limit(
     limits: str,
     key: str | t.Callable[[], t.Any] = "ip",
@@ -460,28 +531,26 @@ def rate_limit(
     ``10 per 30 seconds``); a bad string raises ``ValueError`` at decoration time.
     """
     if not isinstance(limits, str) or not re.fullmatch(LIMITS_PATTERN, limits, re.IGNORECASE):
-        raise ValueError(
-            f"rate_limit: {limits!r} is not a list of limits like '5/minute; 100/day'"
-        )
-    parsed: list[RateLimitItem] = []
-    policy: list[str] = []
+        raise ValueError(f"rate_limit: {limits!r} is not a list of limits like '5/minute; 100/day'")
     if not (callable(key) or key in ("ip", "user")):
         raise ValueError(f"rate_limit: key must be 'ip', 'user' or a function, got {key!r}")
     counted = {m.upper() for m in methods} if methods is not None else None
+    parsed: list[Limits] = []  # filled on the first counted request (limits imported then)
 
     def decorator(view: F) -> F:
+        is_async = inspect.iscoroutinefunction(view)
+
         @functools.wraps(view)
         def limited(*args: t.Any, **kwargs: t.Any) -> t.Any:
             app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-            if counted is None or request.method in counted:
+            req: Request = request._get_current_object()  # type: ignore[attr-defined]
+            if counted is None or req.method in counted:
                 if not parsed:
-                    from limits import parse_many
-
-                    found = parse_many(limits)
-                    policy[:] = [policy_header(found)]
-                    parsed[:] = found
-                check(app, parsed, key, scope, fail_open, policy[0])
-            return app.ensure_sync(view)(*args, **kwargs)
+                    parsed.append(Limits(limits))
+                check(app, req, parsed[0], key, scope, fail_open)
+            if is_async:
+                return app.ensure_sync(view)(*args, **kwargs)
+            return view(*args, **kwargs)
 
         limited.rate_limits = limits  # type: ignore[attr-defined]
         return t.cast(F, limited)
@@ -491,30 +560,29 @@ def rate_limit(
 
 def check(
     app: Flask,
-    items: t.Sequence[RateLimitItem],
+    req: Request,
+    limits: Limits,
     key: str | t.Callable[[], t.Any],
     scope: str | None,
     fail_open: bool,
-    policy: str | None = None,
 ) -> None:
     """Count this request; raise :class:`RateLimited` when a limit is exceeded."""
-    who = _key_value(app, key)
+    who = _key_value(app, req, key)
     if who is None:
         return
-    identifiers = (app_identity(app), scope or request.endpoint or request.path, who)
-    import sqlite3
-
-    from limits.errors import StorageError
-
+    base = f"LIMITER/{app_identity(app)}/{scope or req.endpoint or req.path}/{who}"
+    store = store_of(app)
     try:
-        counts = hit(app, items, identifiers)
-    except (StorageError, sqlite3.Error, OSError) as exc:
+        counts = store.hit([base + suffix for suffix in limits.suffixes], limits.seconds)
+    except store.errors as exc:
         _storage_down(app, exc, fail_open)
         return
-    headers = _headers(counts, policy or policy_header(items))
-    over = [reset for item, count, reset in counts if count > item.amount]
+    now = time.time()
+    headers = limits.headers(counts, now)
+    pairs = zip(counts, limits.amounts, strict=True)
+    over = [reset for (count, reset), amount in pairs if count > amount]
     if over:
-        raise RateLimited(max(1, math.ceil(max(over) - time.time())), headers)
+        raise RateLimited(max(1, math.ceil(max(over) - now)), headers)
 
     def add_headers(response: Response) -> Response:
         for name, value in headers:
