@@ -156,10 +156,7 @@ def batteries_favicon_url() -> str | None:
 
 
 def _favicon_url(app: Flask | None, root: str) -> str | None:
-    if app is None or not app.config.get("FAVICON", True):
-        return None
-    folder = app.static_folder  # a property that joins paths: read once
-    if not folder or not _favicon_exists(app, folder):
+    if app is None or not app.config.get("FAVICON", True) or not _favicon_exists(app):
         return None
     return root + "/favicon.ico"
 
@@ -175,18 +172,21 @@ class TemplatingState:
 FAVICON_RECHECK = 5.0
 
 
-def _favicon_exists(app: Flask, folder: str) -> bool:
-    """Whether ``folder/favicon.ico`` exists, remembered a few seconds per app (a ``stat`` on
-    every page cost ~5% of a template page)."""
+def _favicon_exists(app: Flask) -> bool:
+    """Whether the static folder has ``favicon.ico``, remembered a few seconds per app (a
+    ``stat`` on every page cost ~5% of a template page; so did reading ``app.static_folder``,
+    a property that joins paths, which is read again only when the answer is due)."""
     if app.debug or app.testing:
-        return os.path.isfile(os.path.join(folder, "favicon.ico"))
+        folder = app.static_folder
+        return bool(folder) and os.path.isfile(os.path.join(folder, "favicon.ico"))  # type: ignore[arg-type]
     state = state_of(app, TemplatingState)
     now = time.monotonic()
     seen = state.favicon_seen
-    if seen is not None and seen[0] == folder and now - seen[1] < FAVICON_RECHECK:
+    if seen is not None and now - seen[1] < FAVICON_RECHECK:
         return seen[2]
-    exists = os.path.isfile(os.path.join(folder, "favicon.ico"))
-    state.favicon_seen = (folder, now, exists)
+    folder = app.static_folder
+    exists = bool(folder) and os.path.isfile(os.path.join(folder, "favicon.ico"))  # type: ignore[arg-type]
+    state.favicon_seen = (folder or "", now, exists)
     return exists
 
 
