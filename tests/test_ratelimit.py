@@ -1,4 +1,7 @@
-"""@rate_limit: counts, headers, keys, stores (memory, SQLite, Redis), outages, real workers."""
+"""@rate_limit: counts, headers, keys, stores (memory, SQLite, Redis), outages, real workers.
+
+The stores themselves, called directly: ``tests/test_counters.py``.
+"""
 
 from __future__ import annotations
 
@@ -300,24 +303,6 @@ def test_redis_connection_closed_by_the_server_is_opened_again(app, caplog):
         # Counted on a new connection: not let through uncounted.
         assert [client.get("/hit").status_code for _ in range(2)] == [200, 429]
     assert "not counted" not in caplog.text
-
-
-@needs_redis
-def test_redis_loads_its_script_when_the_server_lacks_it():
-    import redis
-
-    from batteries.ratelimit import RedisStore
-
-    class Fresh(RedisStore):  # a script this server has never seen, as after a restart
-        SCRIPT = RedisStore.SCRIPT + f" -- {uuid.uuid4().hex}"
-
-    store = Fresh(REDIS)
-    admin = redis.Redis.from_url(REDIS)
-    assert admin.script_exists(store.sha.decode()) == [False]
-    key = uuid.uuid4().hex
-    assert [store.hit([key], [60])[0][0] for _ in range(2)] == [1, 2]
-    assert admin.script_exists(store.sha.decode()) == [True]
-    assert 0 < admin.pttl(RedisStore.KEY_PREFIX + key) <= 60_000
 
 
 def test_unknown_store_is_named(app):
