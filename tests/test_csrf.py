@@ -46,6 +46,23 @@ def test_old_key_without_fallback_is_refused(app, client):
     assert errors["csrf_token"] == [batteries.forms.MESSAGES["no-session"]]
 
 
+def test_session_secret_is_short_and_hex_secrets_of_older_sessions_still_work(app, client):
+    import secrets
+
+    from batteries.csrf import SESSION_KEY
+
+    get_token(client)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert not cookie.startswith(".")  # not compressed: no zlib round trip per request
+    with client.session_transaction() as session:
+        assert len(session[SESSION_KEY]) == 43  # 32 random bytes, URL-safe base64
+        session[SESSION_KEY] = old = secrets.token_hex(32)  # what earlier versions stored
+    token = get_token(client)
+    assert client.post("/form", data={"name": "Ada", "csrf_token": token}).get_json()["ok"]
+    with client.session_transaction() as session:
+        assert session[SESSION_KEY] == old  # kept, not replaced
+
+
 def test_csrf_token_function_is_stable_within_a_request(client):
     body = client.get("/token").get_json()
     assert body["token"] == body["again"]

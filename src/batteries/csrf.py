@@ -128,7 +128,10 @@ SUBMIT_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))
 
 _TOKEN_RE = re.compile(r"(\d{14})?##([0-9a-f]{64})\Z")
-_SECRET_RE = re.compile(r"[0-9a-f]{64}\Z")
+#: A session's CSRF secret: 32 random bytes in URL-safe base64 (43 characters). The 64 hex digits
+#: of earlier versions are still accepted; as hex they made the session cookie compressible, so
+#: every request with the cookie paid a zlib round trip and the cookie was longer.
+_SECRET_RE = re.compile(r"(?:[A-Za-z0-9_-]{43}|[0-9a-f]{64})\Z")
 _MAX_TOKEN = 200
 _EXEMPT_ATTR = "_batteries_csrf_exempt"
 _G_TOKEN = "_batteries_csrf_token"
@@ -259,7 +262,7 @@ def csrf_token() -> str:
     if cached is not None and secret is not None and cached[0] == secret:
         return cached[1]  # type: ignore[no-any-return]
     if not isinstance(secret, str) or not _SECRET_RE.match(secret):
-        secret = session[SESSION_KEY] = secrets.token_hex(32)
+        secret = session[SESSION_KEY] = secrets.token_urlsafe(32)
         setattr(g, _G_NEW_SECRET, secret)  # made now: a token sent with this request predates it
     expires = f"{_stamp(now() + limit):014d}" if limit is not None else ""
     token = f"{expires}##{_sign(keys[0], secret, expires)}"

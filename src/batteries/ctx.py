@@ -49,6 +49,7 @@ from urllib.parse import parse_qsl
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound
 from werkzeug.routing import RequestRedirect
 from werkzeug.sansio import multipart
+from werkzeug.wsgi import get_content_length
 
 from .checks import Check
 from .config import Setting
@@ -281,7 +282,10 @@ def _sources(request: Request) -> list[tuple[str, str]]:
 
 
 def _body_values(request: Request) -> list[str]:
-    mimetype = request.mimetype
+    # Read from the environ, not through the request's properties (each of those parses
+    # headers again): this runs for every form POST.
+    environ = request.environ
+    mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return []
     d = request.__dict__
@@ -289,7 +293,7 @@ def _body_values(request: Request) -> list[str]:
         return request.form.getlist(FIELD)
     if "stream" in d:
         return []  # the body is already being read by someone else: leave it alone
-    length = request.content_length
+    length = get_content_length(environ)
     if not length:
         return []
     limit = request.max_content_length
@@ -298,15 +302,18 @@ def _body_values(request: Request) -> list[str]:
         return _peek_multipart(request, peek)
     if length > URLENCODED_PEEK_LIMIT or (limit is not None and length > limit):
         return []  # not searched: finding _method would mean reading past a limit
-    head = _peek(request, length, lambda data: False)
+    head = _peek(request, length, lambda data: False, whole=length)
     if FIELD.encode() not in head:
         return []
     pairs = parse_qsl(head.decode("utf-8", "replace"), keep_blank_values=True)
     return [value for key, value in pairs if key == FIELD]
 
 
-def _peek(request: Request, limit: int, done: t.Callable[[bytes], bool]) -> bytes:
-    """Read up to ``limit`` bytes of raw input (until ``done(head)``) and push them back."""
+def _peek(
+    request: Request, limit: int, done: t.Callable[[bytes], bool], whole: int | None = None
+) -> bytes:
+    """Read up to ``limit`` bytes of raw input (until ``done(head)``) and push them back;
+    ``whole``: the body's length, when ``limit`` is all of it."""
     environ = request.environ
     raw = environ["wsgi.input"]
     chunks: list[bytes] = []
@@ -324,7 +331,7 @@ def _peek(request: Request, limit: int, done: t.Callable[[bytes], bool]) -> byte
     except (OSError, ValueError) as e:
         error = e
     head = b"".join(chunks)
-    if error is None and got == request.content_length:
+    if error is None and whole is not None and got == whole:
         # The whole body is in hand: the form parser reads it from memory, at C speed, not
         # through PeekedInput (the body is no larger than URLENCODED_PEEK_LIMIT here).
         environ["wsgi.input"] = io.BytesIO(head)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import typing as t
-from collections import ChainMap
 from itertools import accumulate
 
 from flask import Request as FlaskRequest
@@ -329,9 +328,11 @@ class Request(FlaskRequest):
             )
         body = self._body_digest()
         body.check()
-        environ = ChainMap({"wsgi.input": body}, self.environ)
+        # A copy with the hashing layer as its input (copied in C; a ChainMap's lookups run
+        # Python code); get_input_stream only reads it.
+        environ = {**self.environ, "wsgi.input": body}
         try:
-            return get_input_stream(environ, max_content_length=self.max_content_length)  # type: ignore[arg-type]
+            return get_input_stream(environ, max_content_length=self.max_content_length)
         except RequestEntityTooLarge as e:
             raise self._explain_too_large(e) from None
 
