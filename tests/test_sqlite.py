@@ -216,3 +216,27 @@ def test_a_custom_g_class_without_dict_methods(app):
     with app.app_context():
         assert query_db("select name from user", one=True)["name"] == "ann"
         assert db.session.execute(db.text("select count(*) from user")).scalar() == 1
+
+
+def test_enable_wal_waits_for_another_process_holding_the_file(tmp_path):
+    import sqlite3
+    import threading
+
+    from batteries.sqlite import enable_wal
+
+    path = str(tmp_path / "shared.sqlite")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # as a second worker creating its tables would
+    other = sqlite3.connect(path, timeout=0)  # SQLite answers "locked" at once for the switch
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        other.execute("PRAGMA journal_mode=WAL")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        enable_wal(other)
+    finally:
+        release.join()
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other.close()
+    holder.close()

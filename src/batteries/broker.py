@@ -72,6 +72,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 
+from .sqlite import enable_wal
+
 logger = logging.getLogger(__name__)
 
 #: Defaults of the transport options this module reads.
@@ -160,7 +162,7 @@ def sqlite_engine(url: str, **options: t.Any) -> t.Any:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            enable_wal(conn.connection.driver_connection)
     return engine
 
 

@@ -15,6 +15,7 @@ import time
 import typing as t
 
 from .drivers import check_service_url
+from .sqlite import enable_wal
 
 if t.TYPE_CHECKING:  # pragma: no cover
     import sqlite3
@@ -100,7 +101,7 @@ class SQLiteStore:
         conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                check_same_thread=False)  # fmt: skip
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(conn)
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "

@@ -15,7 +15,7 @@ import typing as t
 from ._dberrors import install_error_events
 from .config import Setting
 from .drivers import check_database_url
-from .sqlite import create_private_file, identity_filename
+from .sqlite import create_private_file, enable_wal, identity_filename
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -130,7 +130,7 @@ def _sqlite_on_connect(dbapi_connection: t.Any, record: t.Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         row = cursor.execute("PRAGMA database_list").fetchone()
         if row is not None and row[2]:  # a file, not :memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            enable_wal(dbapi_connection)
     finally:
         cursor.close()
 

@@ -45,6 +45,7 @@ import datetime
 import hashlib
 import os
 import re
+import time
 import typing as t
 
 from flask import current_app, g
@@ -89,6 +90,32 @@ def create_private_file(path: str) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+#: How long :func:`enable_wal` keeps trying while another process holds the file (seconds).
+WAL_WAIT = 10.0
+
+
+def enable_wal(connection: t.Any) -> None:
+    """Switch ``connection``'s file (a ``sqlite3`` connection) to WAL journaling.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once when
+    another process holds it, without waiting for the busy timeout: two worker processes
+    opening a new file together hit that. So it is tried again for up to :data:`WAL_WAIT`.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + WAL_WAIT
+    pause = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _default_path(app: Flask) -> str:
