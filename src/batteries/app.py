@@ -136,6 +136,7 @@ class Batteries(BatteriesScaffold, Flask):
     #: wired on demand by :meth:`_wire_on_demand` (until then a request pays nothing for them)
     _batteries_csrf_armed = False
     _batteries_celery_bound = False
+    _batteries_header_plan: headers.HeaderPlan | None = None
 
     def __init__(
         self,
@@ -219,7 +220,10 @@ class Batteries(BatteriesScaffold, Flask):
             environ = request.environ
             if setting:
                 if isinstance(response, wrappers.Response):
-                    headers.schedule_headers(self, environ, setting)  # added as it is sent
+                    plan = self._batteries_header_plan  # the last plan, while the setting holds
+                    if plan is None or plan.setting is not setting or isinstance(setting, dict):
+                        plan = self._batteries_header_plan = headers.plan_for(self, setting)
+                    environ[headers.PLAN_KEY] = plan  # the headers are added as it is sent
                 else:
                     headers.apply_headers(self, response)
             htmx.schedule_flashes(environ)

@@ -58,6 +58,7 @@ from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
+    from flask.wrappers import Request
 
 __all__ = [
     "CONFIG",
@@ -345,9 +346,12 @@ def csrf_exempt(target: _Exemptable) -> _Exemptable:
     return target
 
 
-def is_exempt(app: Flask) -> bool:
-    """True when the current request's view or one of its blueprints is exempt."""
-    view = app.view_functions.get(request.endpoint) if request.endpoint else None
+def is_exempt(app: Flask, req: Request | None = None) -> bool:
+    """True when the current request's (or ``req``'s) view or one of its blueprints is exempt."""
+    if req is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+    endpoint = req.endpoint
+    view = app.view_functions.get(endpoint) if endpoint else None
     if view is not None:
         if getattr(view, _EXEMPT_ATTR, False):
             return True
@@ -357,7 +361,7 @@ def is_exempt(app: Flask) -> bool:
             # A lazily imported view (batteries.LazyView): look at the real function.
             if getattr(view.load(), _EXEMPT_ATTR, False):  # type: ignore[union-attr]
                 return True
-    for name in request.blueprints:
+    for name in req.blueprints:
         blueprint = app.blueprints.get(name)
         if blueprint is not None and getattr(blueprint, _EXEMPT_ATTR, False):
             return True
@@ -406,22 +410,26 @@ def _trusted(app: Flask, origin: str | None) -> bool:
     return normal is not None and any(_normal_origin(o) == normal for o in trusted)
 
 
-def _request_host() -> str:
-    host = request.host.lower()
-    default = ":443" if request.scheme == "https" else ":80"
+def _request_host(req: Request) -> str:
+    host = req.host.lower()
+    default = ":443" if req.scheme == "https" else ":80"
     return host[: -len(default)] if host.endswith(default) else host
 
 
-def origin_failure(app: Flask) -> str | None:
-    """Why this unsafe request looks cross-site, None when the browser says it is not.
+def origin_failure(app: Flask, req: Request | None = None) -> str | None:
+    """Why this unsafe request (the current one, or ``req``) looks cross-site, None when the
+    browser says it is not.
 
     Raises :class:`LookupError` when the request carries neither ``Sec-Fetch-Site`` nor
     ``Origin`` (an old browser or a non-browser client): then only a token can tell.
     """
-    origin = request.headers.get("Origin")
+    if req is None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ  # the two headers read from the environ: no header parsing
+    origin = environ.get("HTTP_ORIGIN")
     if _trusted(app, origin):
         return None
-    site = request.headers.get("Sec-Fetch-Site")
+    site = environ.get("HTTP_SEC_FETCH_SITE")
     if site is not None:
         site = site.strip().lower()
         if site in ("same-origin", "none"):
@@ -436,13 +444,13 @@ def origin_failure(app: Flask) -> str | None:
     found = _host_of(origin.strip().lower())
     if found is None:
         return f"the Origin header {_shown(origin)} is not a valid origin."
-    if found[0] == "http" and request.scheme == "https":
+    if found[0] == "http" and req.scheme == "https":
         return f"the request comes from {_shown(origin)}, an insecure (http) origin."
-    if found[1] == _request_host():
+    if found[1] == _request_host(req):
         return None
     return (
         f"the request comes from origin {_shown(origin)}, which does not match this host "
-        f"({request.host}) and is not in CSRF_TRUSTED_ORIGINS."
+        f"({req.host}) and is not in CSRF_TRUSTED_ORIGINS."
     )
 
 
@@ -469,28 +477,28 @@ def protect() -> None:
     use(app)
     if req.url_rule is None:
         return  # a 404/405 answers unmatched requests: no view to protect
-    if is_exempt(app):
+    if is_exempt(app, req):
         setattr(g, _G_PASSED, "exempt")
         return
     try:
-        failure = origin_failure(app)
+        failure = origin_failure(app, req)
     except LookupError:  # neither header: an old browser or a non-browser client
-        reason = check_token(_submitted_token())
+        reason = check_token(_submitted_token(req))
         if reason is not None:
-            logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, reason)
+            logger.warning("CSRF check failed for %s %s: %s", req.method, req.path, reason)
             raise CSRFError(reason) from None
         setattr(g, _G_PASSED, "token")
         return
     if failure is not None:
-        logger.warning("CSRF check failed for %s %s: %s", request.method, request.path, failure)
+        logger.warning("CSRF check failed for %s %s: %s", req.method, req.path, failure)
         raise CSRFError("cross-origin", failure[0].upper() + failure[1:])
     setattr(g, _G_PASSED, "origin")
 
 
-def _submitted_token() -> str | None:
+def _submitted_token(req: Request) -> str | None:
     """The token from the ``csrf_token`` form field, or the header when the field is absent."""
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        found = request.form.getlist(FIELD_NAME)
+    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        found = req.form.getlist(FIELD_NAME)
         if found:
             return found[0]
     return header_token()

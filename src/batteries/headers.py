@@ -195,15 +195,17 @@ def apply_headers(app: Flask, response: Response) -> Response:
     return response
 
 
-_PLAN_KEY = "batteries.security_headers"
+#: The environ key of the :class:`HeaderPlan` this request's response is sent with.
+PLAN_KEY = "batteries.security_headers"
 
 
 def schedule_headers(app: Flask, environ: dict[str, t.Any], setting: t.Any) -> None:
     """Have this request's response sent with the headers of ``setting`` (the app's
     ``SECURITY_HEADERS``): :class:`batteries.wrappers.Response` adds them to the header list
     it hands the server (:func:`add_to_wsgi_headers`), after every ``after_request`` function
-    ran, so a header the response has by then wins. Called by ``Batteries.make_response``."""
-    environ[_PLAN_KEY] = plan_for(app, setting)
+    ran, so a header the response has by then wins. ``Batteries.make_response`` does this
+    with the plan it keeps at hand."""
+    environ[PLAN_KEY] = plan_for(app, setting)
 
 
 def add_to_wsgi_headers(
@@ -216,7 +218,7 @@ def add_to_wsgi_headers(
     The values were checked once, as the plan was made: a response that sets none of these
     names (the usual case) takes them in one ``list.extend``.
     """
-    plan = environ.get(_PLAN_KEY)
+    plan = environ.get(PLAN_KEY)
     if plan is None:
         return headers
     secure = environ.get("wsgi.url_scheme") in ("https", "wss")
