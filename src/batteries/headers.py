@@ -134,12 +134,17 @@ class HeaderPlan:
     names_http: frozenset[str] = frozenset()
     names_https: frozenset[str] = frozenset()
 
+    def holds(self, setting: t.Any) -> bool:
+        """Whether this plan was made for ``setting`` as it is now (the same object, and for a
+        dict the same contents)."""
+        return self.setting is setting and (not isinstance(setting, dict) or self.frozen == setting)
+
 
 def plan_for(app: Flask, setting: t.Any) -> HeaderPlan:
     """The app's :class:`HeaderPlan` for ``setting``, recomputed only when the value changes
     (another object, or a dict changed in place)."""
     plan = state_of(app, HeaderPlan)
-    if plan.setting is not setting or (isinstance(setting, dict) and plan.frozen != setting):
+    if not plan.holds(setting):
         every = tuple((name, name.lower(), value) for name, value in headers_for(setting).items())
         http = tuple(h for h in every if h[0] not in HTTPS_ONLY)
         plan.http, plan.https = http, every
@@ -203,8 +208,8 @@ def schedule_headers(app: Flask, environ: dict[str, t.Any], setting: t.Any) -> N
     """Have this request's response sent with the headers of ``setting`` (the app's
     ``SECURITY_HEADERS``): :class:`batteries.wrappers.Response` adds them to the header list
     it hands the server (:func:`add_to_wsgi_headers`), after every ``after_request`` function
-    ran, so a header the response has by then wins. ``Batteries.make_response`` does this
-    with the plan it keeps at hand."""
+    ran, so a header the response has by then wins. (``Batteries.make_response`` does the
+    same with the app's plan at hand.)"""
     environ[PLAN_KEY] = plan_for(app, setting)
 
 
