@@ -103,16 +103,19 @@ def _root() -> str:
     return ""
 
 
-def _static_prefix(app: Flask | None) -> str:
-    """``BATTERIES_STATIC_URL`` without its slashes (``_batteries`` by default)."""
+def _current_app() -> Flask | None:
+    return current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+
+
+def _static_url(app: Flask | None, root: str, filename: str) -> str:
+    """The URL of Batteries' own static ``filename`` under ``root`` (``BATTERIES_STATIC_URL``)."""
     prefix = "/_batteries" if app is None else app.config.get("BATTERIES_STATIC_URL", "/_batteries")
-    return str(prefix).strip("/")
+    return f"{root}/{str(prefix).strip('/')}/{filename}"
 
 
 def batteries_static_url(filename: str) -> str:
     """The stable URL of one of Batteries' own static files (``BATTERIES_STATIC_URL``)."""
-    app = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
-    return _root() + "/" + _static_prefix(app) + "/" + filename
+    return _static_url(_current_app(), _root(), filename)
 
 
 def batteries_js_url() -> str:
@@ -129,11 +132,10 @@ class PageParts:
     def __init__(self) -> None:
         self.lang = get_locale() or "en"
         root = _root()
-        app = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+        app = _current_app()
         self.favicon = _favicon_url(app, root)
-        prefix = root + "/" + _static_prefix(app) + "/"
-        self.css = prefix + "batteries.css"
-        self.js = prefix + "batteries.js"
+        self.css = _static_url(app, root, "batteries.css")
+        self.js = _static_url(app, root, "batteries.js")
         self.session_in_use = session_in_use()
 
 
@@ -150,9 +152,7 @@ def batteries_css_url() -> str:
 
 def batteries_favicon_url() -> str | None:
     """``/favicon.ico`` when the static folder has one (Batteries serves it), else None."""
-    if not has_app_context():
-        return None
-    return _favicon_url(current_app._get_current_object(), _root())  # type: ignore[attr-defined]
+    return _favicon_url(_current_app(), _root())
 
 
 def _favicon_url(app: Flask | None, root: str) -> str | None:
@@ -176,17 +176,17 @@ def _favicon_exists(app: Flask) -> bool:
     """Whether the static folder has ``favicon.ico``, remembered a few seconds per app (a
     ``stat`` on every page cost ~5% of a template page; so did reading ``app.static_folder``,
     a property that joins paths, which is read again only when the answer is due)."""
-    if app.debug or app.testing:
-        folder = app.static_folder
-        return bool(folder) and os.path.isfile(os.path.join(folder, "favicon.ico"))  # type: ignore[arg-type]
-    state = state_of(app, TemplatingState)
-    now = time.monotonic()
-    seen = state.favicon_seen
-    if seen is not None and now - seen[1] < FAVICON_RECHECK:
-        return seen[2]
+    remember = not (app.debug or app.testing)
+    if remember:
+        state = state_of(app, TemplatingState)
+        now = time.monotonic()
+        seen = state.favicon_seen
+        if seen is not None and now - seen[1] < FAVICON_RECHECK:
+            return seen[2]
     folder = app.static_folder
     exists = bool(folder) and os.path.isfile(os.path.join(folder, "favicon.ico"))  # type: ignore[arg-type]
-    state.favicon_seen = (folder or "", now, exists)
+    if remember:
+        state.favicon_seen = (folder or "", now, exists)
     return exists
 
 
