@@ -23,7 +23,6 @@ Usage: ``python bench/auth.py [--rounds N] [--calls N] [--quick] [--tiny]``
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
@@ -168,16 +167,9 @@ def vary_cookie(app: t.Any, cookie: str, path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 200 calls")
-    parser.add_argument("--tiny", action="store_true", help="smoke-test size (no figures)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.calls = 3, 200
-    if args.tiny:
-        args.rounds, args.calls = 1, 10
+    args = common.size_args(
+        __doc__.split("\n\n")[0], argv, rounds=15, calls=1000, quick=(3, 200)
+    )
 
     contenders: dict[str, t.Callable[[], None]] = {}
     vary: dict[str, bool] = {}

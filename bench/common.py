@@ -135,6 +135,36 @@ def wsgi_caller(
     return call
 
 
+# -- command line -------------------------------------------------------------------------------
+
+
+def size_args(
+    description: str,
+    argv: list[str] | None,
+    rounds: int,
+    calls: int,
+    quick: tuple[int, int],
+    tiny: tuple[int, int] = (1, 10),
+) -> t.Any:
+    """A benchmark's ``--rounds``/``--calls``/``--quick``/``--tiny`` arguments, parsed;
+    ``quick`` and ``tiny`` are the (rounds, calls) those flags set."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--calls", type=int, default=calls)
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{quick[0]} rounds of {quick[1]:,} calls"
+    )
+    parser.add_argument("--tiny", action="store_true", help="smoke-test size (no figures)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.calls = quick
+    if args.tiny:
+        args.rounds, args.calls = tiny
+    return args
+
+
 # -- timing -------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,6 @@ Usage: ``python bench/i18n.py [--rounds N] [--calls N] [--quick] [--tiny]``
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -111,16 +110,9 @@ def gettext_caller(app: t.Any, gettext: t.Callable[[str], str]) -> t.Callable[[]
 
 
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--quick", action="store_true", help="5 rounds of 5,000 calls")
-    parser.add_argument("--tiny", action="store_true", help="smoke-test size (no figures)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.calls = 5, 5000
-    if args.tiny:
-        args.rounds, args.calls = 1, 10
+    args = common.size_args(
+        __doc__.split("\n\n")[0], argv, rounds=15, calls=20000, quick=(5, 5000)
+    )
 
     import gettext as stdlib_gettext
 

@@ -19,7 +19,6 @@ Usage: ``python bench/ratelimit.py [--rounds N] [--calls N] [--quick] [--tiny]``
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import socket
@@ -125,16 +124,9 @@ def http_hello(instance: str, rounds: int, calls: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, t.Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 200 calls")
-    parser.add_argument("--tiny", action="store_true", help="smoke-test size (no figures)")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.calls = 3, 200
-    if args.tiny:
-        args.rounds, args.calls = 1, 10
+    args = common.size_args(
+        __doc__.split("\n\n")[0], argv, rounds=15, calls=1000, quick=(3, 200)
+    )
     stores = ["memory", "sqlite"] + (["redis"] if redis_up() else [])
     instance = tempfile.mkdtemp(prefix="bench-rl-instance-")
     contenders: dict[str, t.Callable[[], None]] = {}
