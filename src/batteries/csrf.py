@@ -43,7 +43,6 @@ import threading
 import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit
 
 from flask import current_app, g, has_request_context, request, session
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
@@ -53,6 +52,7 @@ from .checks import Check, Found
 from .config import Setting
 from .i18n import gettext
 from .negotiation import mark_uncacheable
+from .origins import cross_site_reason
 from .sessions import require_secret_key
 from .state import state_of
 
@@ -376,89 +376,14 @@ def request_passed() -> bool:
 # -- app-wide protection ---------------------------------------------------------------
 
 
-def _host_of(origin: str) -> tuple[str, str] | None:
-    """``(scheme, host[:port])`` of an ``Origin`` value, default port removed; None if malformed."""
-    try:
-        parts = urlsplit(origin)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        return None
-    host = parts.hostname
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is not None and port != (443 if parts.scheme == "https" else 80):
-        host = f"{host}:{port}"
-    return parts.scheme, host
-
-
-def _normal_origin(origin: str) -> str | None:
-    found = _host_of(origin.strip().lower())
-    return None if found is None else f"{found[0]}://{found[1]}"
-
-
-def _trusted(app: Flask, origin: str | None) -> bool:
-    if not origin:
-        return False
-    trusted = CSRF_TRUSTED_ORIGINS.get(app) or ()
-    if not trusted:
-        return False
-    if isinstance(trusted, str):  # one origin given as a string
-        trusted = (trusted,)
-    normal = _normal_origin(origin)
-    return normal is not None and any(_normal_origin(o) == normal for o in trusted)
-
-
-def _request_host(req: Request) -> str:
-    host = req.host.lower()
-    default = ":443" if req.scheme == "https" else ":80"
-    return host[: -len(default)] if host.endswith(default) else host
-
-
 def origin_failure(app: Flask, req: Request | None = None) -> str | None:
     """Why this unsafe request (the current one, or ``req``) looks cross-site, None when the
-    browser says it is not.
-
-    Raises :class:`LookupError` when the request carries neither ``Sec-Fetch-Site`` nor
-    ``Origin`` (an old browser or a non-browser client): then only a token can tell.
-    """
+    browser says it is not or its origin is in ``CSRF_TRUSTED_ORIGINS``; :class:`LookupError`
+    when it sends neither ``Sec-Fetch-Site`` nor ``Origin`` (see
+    :func:`batteries.origins.cross_site_reason`)."""
     if req is None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-    environ = req.environ  # the two headers read from the environ: no header parsing
-    origin = environ.get("HTTP_ORIGIN")
-    if _trusted(app, origin):
-        return None
-    site = environ.get("HTTP_SEC_FETCH_SITE")
-    if site is not None:
-        site = site.strip().lower()
-        if site in ("same-origin", "none"):
-            return None
-        shown = site if len(site) <= 40 else site[:37] + "..."
-        return (
-            f"the browser says this is a cross-site request (Sec-Fetch-Site: {shown}) and its "
-            f"origin {_shown(origin)} is not in CSRF_TRUSTED_ORIGINS."
-        )
-    if origin is None:
-        raise LookupError("no Sec-Fetch-Site, no Origin")
-    found = _host_of(origin.strip().lower())
-    if found is None:
-        return f"the Origin header {_shown(origin)} is not a valid origin."
-    if found[0] == "http" and req.scheme == "https":
-        return f"the request comes from {_shown(origin)}, an insecure (http) origin."
-    if found[1] == _request_host(req):
-        return None
-    return (
-        f"the request comes from origin {_shown(origin)}, which does not match this host "
-        f"({req.host}) and is not in CSRF_TRUSTED_ORIGINS."
-    )
-
-
-def _shown(text: str | None) -> str:
-    if text is None:
-        return "(none)"
-    text = text if len(text) <= 80 else text[:77] + "..."
-    return repr(text)
+    return cross_site_reason(req, CSRF_TRUSTED_ORIGINS.get(app) or ())
 
 
 def protect() -> None:
