@@ -527,8 +527,10 @@ def test_batteries_js_in_chromium(app):
                 assert page.evaluate(f"Batteries.fetchJSON({url!r})") == {"id": 7, "tab": "a b"}
                 page.evaluate("Batteries.replace('#box', Batteries.url('fragment'))")
                 assert page.inner_html("#box") == "<b>new</b>"
-                with page.expect_navigation():
-                    page.evaluate("Batteries.fetchJSON('/go', {data: {}})")
+                # The promise resolves just as the page navigates away, so awaiting it in
+                # evaluate races the navigation; start the call and wait for the navigation.
+                with page.expect_navigation(url=base + "/page?done=1"):
+                    page.evaluate("() => { Batteries.fetchJSON('/go', {data: {}}); }")
                 assert page.url == base + "/page?done=1"
             finally:
                 browser.close()
