@@ -14,6 +14,10 @@ round trip's wait is not in it) and wall time (what a client waits, but on a sha
 also other processes' turns). The goals are set on wall time against ``hello-http``. Redis is
 skipped when it does not answer on 6379.
 
+An exact count shared by many machines costs one round trip to Redis per request, so the
+floor of a Redis check is that round trip: ``redis-ping`` times a bare ``PING`` on an open
+socket (no client library, nothing else), in the same rounds.
+
 Usage: ``python bench/ratelimit.py [--rounds N] [--calls N] [--quick] [--tiny]``
 """
 
@@ -54,6 +58,20 @@ def redis_up() -> bool:
             return True
     except OSError:
         return False
+
+
+def redis_ping() -> t.Callable[[], None]:
+    """A bare PING round trip to Redis on one open socket: the floor of any Redis check."""
+    sock = socket.create_connection(("127.0.0.1", 6379), timeout=5)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def ping() -> None:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        reply = sock.recv(64)
+        while not reply.endswith(b"\r\n"):
+            reply += sock.recv(64)
+
+    return ping
 
 
 def make_app(instance: str, store: str) -> t.Any:
@@ -134,6 +152,8 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
         app = make_app(instance, store)
         contenders[f"hello|{store}"] = common.wsgi_caller(app, common.make_environ("/"))
         contenders[f"limited|{store}"] = common.wsgi_caller(app, common.make_environ("/limited"))
+    if "redis" in stores:
+        contenders["redis-ping"] = redis_ping()
     by_clock = {}
     for clock_name, clock in (("cpu", time.process_time), ("wall", time.perf_counter)):
         common.CLOCK = clock
@@ -154,6 +174,12 @@ def main(argv: list[str] | None = None) -> dict[str, t.Any]:
             rows.append({"case": "check", "impl": f"{store} ({clock_name})", "median": cost * 1e6})
             ratios[f"check {store}/hello ({clock_name})"] = cost / hello
             ratios[f"check {store}/hello-http ({clock_name})"] = cost / hello_http
+            if store == "redis":
+                ping = common.median(samples["redis-ping"])
+                rows.append(
+                    {"case": "floor", "impl": f"redis-ping ({clock_name})", "median": ping * 1e6}
+                )
+                ratios[f"redis-ping/hello-http ({clock_name})"] = ping / hello_http
             if store != "memory" and clock_name == "wall":
                 goals.append(
                     {"ratio": f"check {store}/hello-http (wall)", "op": "<", "target": 0.15}
