@@ -285,3 +285,78 @@ def test_result_needs_unique_sees_joined_eager_collections():
         with pytest.raises(Exception, match="unique"):
             eager.scalars().all()  # what SQLAlchemy does without unique(): the flag is real
         assert not _compat.result_needs_unique(session.execute(select(Parent)))
+
+
+
+class SharingBuilder:
+    """A stand-in shaped as Werkzeug main's EnvironBuilder: ``_form``/``_files`` are class-level
+    defaults; ``__init__`` sets ``input_stream`` (whose setter clears them) and adds files to
+    ``files``; ``close`` (also run by ``__del__``) closes every file in ``files``."""
+
+    def __init__(self, data=None):
+        from werkzeug.datastructures import FileMultiDict, MultiDict
+
+        cls = type(self)
+        if "_files" not in cls.__dict__:
+            cls._form, cls._files = MultiDict(), FileMultiDict()
+        self.input_stream = None
+        for key, (stream, name) in (data or {}).items():
+            self.files.add_file(key, stream, name)
+
+    @property
+    def input_stream(self):
+        return None
+
+    @input_stream.setter
+    def input_stream(self, value):
+        self._form.clear()
+        self._files.clear()
+
+    @property
+    def files(self):
+        return self._files
+
+    @property
+    def form(self):
+        return self._form
+
+    def close(self):
+        for values in self._files.listvalues():
+            for value in values:
+                value.close()
+
+
+def test_builders_that_share_files_get_their_own():
+    """Werkzeug 3.2.dev's builders share one dict of files, so one closes another's
+    (reproduced on the stand-in); the shim gives each builder its own dicts, once."""
+    import io
+
+    class Builder(SharingBuilder):
+        pass
+
+    assert _compat.builders_share_files(Builder)
+    old = Builder({"a": (io.BytesIO(b"old"), "a.txt")})
+    fresh = io.BytesIO(b"fresh")
+    new = Builder({"b": (fresh, "b.txt")})
+    old.close()  # what the collector does with a builder nobody holds
+    assert fresh.closed  # the bug
+
+    class Fixed(SharingBuilder):
+        pass
+
+    assert _compat.give_builders_their_own_files(Fixed) is True
+    assert not _compat.builders_share_files(Fixed)
+    assert _compat.give_builders_their_own_files(Fixed) is False  # nothing left to do
+    old = Fixed({"a": (io.BytesIO(b"old"), "a.txt")})
+    fresh = io.BytesIO(b"fresh")
+    new = Fixed({"b": (fresh, "b.txt")})
+    old.close()
+    assert not fresh.closed
+    assert list(new.files) == ["b"] and list(old.files) == ["a"]
+
+
+def test_this_werkzeugs_builders_do_not_share_files_once_the_plugin_ran():
+    """The plugin ran before this session's tests (on Werkzeug 3.1 there was nothing to do; on
+    3.2.dev it gave each builder its own dicts): no two builders share their files."""
+    assert not _compat.builders_share_files()
+    assert _compat.give_builders_their_own_files() is False

@@ -104,6 +104,47 @@ def _build_on_first_use(append_unknown: bool) -> t.Callable[..., tuple[str, str]
 _BUILD_ON_FIRST_USE = {flag: _build_on_first_use(flag) for flag in (False, True)}
 
 
+def builders_share_files(builder_class: t.Any = None) -> bool:
+    """Whether two new ``EnvironBuilder`` objects share one ``files`` dict (and ``form``).
+
+    Werkzeug ``main`` (3.2.dev, commit 1b00618e) keeps ``_form`` and ``_files`` as class-level
+    defaults that ``__init__`` never replaces, so every builder adds its files to the same dict,
+    and a builder that is garbage-collected (``__del__`` calls ``close()``) closes the files of
+    the builders still in use: a test posting a file fails now and then with "I/O operation on
+    closed file", depending on when the collector runs.
+    """
+    if builder_class is None:
+        from werkzeug.test import EnvironBuilder as builder_class
+    first, second = builder_class(), builder_class()
+    try:
+        return bool(first.files is second.files or first.form is second.form)
+    finally:
+        first.close()
+        second.close()
+
+
+def give_builders_their_own_files(builder_class: t.Any = None) -> bool:
+    """Where :func:`builders_share_files`, make each new builder start with a ``form`` and
+    ``files`` dict of its own (what Werkzeug 3.1 does). Returns whether it had to; a Werkzeug
+    that is not affected is left untouched. Called by the pytest plugin."""
+    from werkzeug.datastructures import FileMultiDict, MultiDict
+
+    if builder_class is None:
+        from werkzeug.test import EnvironBuilder as builder_class
+    if not builders_share_files(builder_class):
+        return False
+    original = builder_class.__init__
+
+    def __init__(self: t.Any, *args: t.Any, **kwargs: t.Any) -> None:
+        self._form = MultiDict()
+        self._files = FileMultiDict()
+        original(self, *args, **kwargs)
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    builder_class.__init__ = __init__
+    return True
+
+
 # -- Celery and kombu ------------------------------------------------------------------------
 #
 # Celery's public API can make an app current for a thread (``Celery.set_current()``) but

@@ -172,6 +172,10 @@ ISOLATION = pytest.StashKey[Isolation]()
 
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Set the session up before any conftest (which may make an app at import) is loaded."""
+    from ._compat import give_builders_their_own_files
+
+    # Werkzeug 3.2.dev: test builders share one dict of files and close each other's.
+    give_builders_their_own_files()
     isolation = Isolation()
     early_config.stash[ISOLATION] = isolation
     options = early_config.known_args_namespace
