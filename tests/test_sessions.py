@@ -121,6 +121,28 @@ def test_debug_generates_and_keeps_a_key(tmp_path):
     assert client2.get("/read").data == b"1"
 
 
+def test_generated_key_is_told_on_batteries_logger_not_the_apps(tmp_path, caplog):
+    """A handler on app.logger sees the app's records only, as on Flask (Flask's own
+    test_template_loader_debugging puts one there on a debug app without a key)."""
+    import logging
+
+    app = make_app(tmp_path)
+    app.debug = True
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    app.logger.addHandler(Keep())
+    with caplog.at_level(logging.INFO, logger="batteries.sessions"):
+        app.test_client().get("/write")
+    assert seen == []
+    assert [r.name for r in caplog.records if "development SECRET_KEY" in r.getMessage()] == [
+        "batteries.sessions"
+    ]
+
+
 def test_testing_mode_never_generates_a_key(tmp_path):
     app = make_app(tmp_path, TESTING=True)
     app.debug = True

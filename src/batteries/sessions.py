@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import typing as t
@@ -27,6 +28,10 @@ from dataclasses import dataclass
 from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
 
 from .state import state_of
+
+# Batteries' own notices go to its logger, not the app's: a handler on ``app.logger`` sees the
+# app's records only, as on Flask.
+log = logging.getLogger(__name__)
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -92,7 +97,7 @@ def ensure_dev_secret_key(app: Flask) -> bool:
         else:
             with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.write(key)
-        app.logger.info("Generated a development SECRET_KEY in %s", path)
+        log.info("Generated a development SECRET_KEY in %s", path)
     app.config["SECRET_KEY"] = key
     return True
 
