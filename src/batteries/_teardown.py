@@ -51,24 +51,32 @@ def init_app(app: Flask) -> None:
         state.registered = True
 
 
-def on_teardown(callback: t.Callable[[BaseException | None], None]) -> None:
+def on_teardown(
+    callback: t.Callable[[BaseException | None], None],
+    namespace: dict[str, t.Any] | None = None,
+    app: Flask | None = None,
+) -> None:
     """Call ``callback(exc)`` when the current app context ends (needs an app context).
 
-    A context that opens something for the first time in its app's life registers
-    :func:`run` first; opened while the context is being torn down (by a teardown function),
-    that first clean-up waits for garbage collection.
+    ``namespace`` (the ``__dict__`` of the context's ``g``) and ``app`` save looking them up
+    again when the caller has them. A context that opens something for the first time in its
+    app's life registers :func:`run` first; opened while the context is being torn down (by a
+    teardown function), that first clean-up waits for garbage collection.
     """
-    callbacks = g.__dict__.get(KEY)
+    if namespace is None:
+        namespace = g._get_current_object().__dict__  # type: ignore[attr-defined]
+    callbacks: list[t.Callable[[BaseException | None], None]] | None = namespace.get(KEY)
     if callbacks is None:
-        callbacks = g.__dict__[KEY] = []
-        init_app(current_app._get_current_object())  # type: ignore[attr-defined]
+        callbacks = namespace[KEY] = []
+        init_app(app if app is not None else current_app._get_current_object())  # type: ignore[attr-defined]
     callbacks.append(callback)
 
 
 def run(exc: BaseException | None) -> None:
     if not has_app_context():
         return
-    callbacks = g.__dict__.pop(KEY, None)
+    namespace = g._get_current_object().__dict__  # type: ignore[attr-defined]
+    callbacks = namespace.pop(KEY, None)
     if callbacks:
         for callback in reversed(callbacks):
             try:

@@ -161,7 +161,7 @@ class SQLAlchemy:
         wired.add(self._key)
 
     def _close_current(self, exc: BaseException | None) -> None:
-        session = g.__dict__.pop(self._key, None)
+        session = g._get_current_object().__dict__.pop(self._key, None)  # type: ignore[attr-defined]
         if session is not None:
             _close(session, exc)
 
@@ -242,24 +242,27 @@ class SQLAlchemy:
                 "db.session needs an app context: use it in a request, a CLI command, or inside "
                 "'with app.app_context():'."
             )
-        session = g.__dict__.get(self._key)
+        namespace = g._get_current_object().__dict__  # type: ignore[attr-defined]
+        session = namespace.get(self._key)
         if session is None:
-            session = self.make_session(current_app._get_current_object())  # type: ignore[attr-defined]
-            setattr(g, self._key, session)
-            _teardown.on_teardown(self._close_current)
-        return session
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            session = namespace[self._key] = self.make_session(app)
+            _teardown.on_teardown(self._close_current, namespace, app)
+        return session  # type: ignore[no-any-return]
 
     def make_session(self, app: Flask) -> Session:
         """A new Session bound to ``app``'s engine (or to the test transaction)."""
-        engine = self.get_engine(app)
-        session_class = self.session_class
+        state = state_of(app, SqlaState)
         options = {"query_cls": query_class(), **self.session_options}
-        test_bind = state_of(app, SqlaState).test_binds.get(self._key)
+        test_bind = state.test_binds.get(self._key)
         if test_bind is not None:
-            return session_class(
+            return self.session_class(
                 bind=test_bind, join_transaction_mode="create_savepoint", **options
             )
-        return session_class(bind=engine, **options)
+        engine = state.engines.get(self._key)
+        if engine is None or self._key not in state.wired:
+            engine = self.get_engine(app)  # builds it, or explains a missing init_app
+        return self.session_class(bind=engine, **options)
 
     @contextlib.contextmanager
     def bound_to(self, app: Flask, connection: t.Any) -> t.Iterator[None]:
