@@ -402,22 +402,24 @@ def protect() -> None:
     use(app)
     if req.url_rule is None:
         return  # a 404/405 answers unmatched requests: no view to protect
+    namespace = g._get_current_object().__dict__  # type: ignore[attr-defined]
     if is_exempt(app, req):
-        setattr(g, _G_PASSED, "exempt")
+        namespace[_G_PASSED] = "exempt"
         return
-    try:
-        failure = origin_failure(app, req)
-    except LookupError:  # neither header: an old browser or a non-browser client
+    environ = req.environ
+    if "HTTP_SEC_FETCH_SITE" not in environ and "HTTP_ORIGIN" not in environ:
+        # Neither header (an old browser or a non-browser client): only the token can tell.
         reason = check_token(_submitted_token(req))
         if reason is not None:
             logger.warning("CSRF check failed for %s %s: %s", req.method, req.path, reason)
-            raise CSRFError(reason) from None
-        setattr(g, _G_PASSED, "token")
+            raise CSRFError(reason)
+        namespace[_G_PASSED] = "token"
         return
+    failure = origin_failure(app, req)
     if failure is not None:
         logger.warning("CSRF check failed for %s %s: %s", req.method, req.path, failure)
         raise CSRFError("cross-origin", failure[0].upper() + failure[1:])
-    setattr(g, _G_PASSED, "origin")
+    namespace[_G_PASSED] = "origin"
 
 
 def _submitted_token(req: Request) -> str | None:
