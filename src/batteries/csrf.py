@@ -446,9 +446,9 @@ def csrf_protect(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Nothing per request while ``CSRF_PROTECT_ALL`` is off: :meth:`Batteries.preprocess_request
-    <batteries.Batteries.preprocess_request>` calls :func:`csrf_protect` at the first request
-    that finds it on (set before or after the first request)."""
+    """Nothing per request while ``CSRF_PROTECT_ALL`` is off: ``Batteries.request_context``
+    calls :func:`csrf_protect` at the first request that finds it on (set before or after the
+    first request)."""
 
 
 # -- templates -------------------------------------------------------------------------

@@ -94,8 +94,9 @@ _NONCE_KEY = "batteries.csp_nonce"
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register: ``Batteries.make_response`` calls :func:`schedule_headers` (or
-    :func:`apply_headers` for a response of a class other than Batteries' own)."""
+    """Nothing to register: ``Batteries.make_response`` puts the app's :func:`plan_for` in the
+    request's environ under :data:`PLAN_KEY` (or calls :func:`apply_headers` for a response of
+    a class other than Batteries' own)."""
 
 
 def headers_for(setting: t.Any) -> dict[str, str]:
@@ -200,25 +201,18 @@ def apply_headers(app: Flask, response: Response) -> Response:
     return response
 
 
-#: The environ key of the :class:`HeaderPlan` this request's response is sent with.
+#: The environ key of the :class:`HeaderPlan` this request's response is sent with (after
+#: every ``after_request`` function ran, so a header the response has by then wins).
 PLAN_KEY = "batteries.security_headers"
-
-
-def schedule_headers(app: Flask, environ: dict[str, t.Any], setting: t.Any) -> None:
-    """Have this request's response sent with the headers of ``setting`` (the app's
-    ``SECURITY_HEADERS``): :class:`batteries.wrappers.Response` adds them to the header list
-    it hands the server (:func:`add_to_wsgi_headers`), after every ``after_request`` function
-    ran, so a header the response has by then wins. (``Batteries.make_response`` does the
-    same with the app's plan at hand.)"""
-    environ[PLAN_KEY] = plan_for(app, setting)
 
 
 def add_to_wsgi_headers(
     environ: dict[str, t.Any], headers: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
-    """``headers`` (a response's WSGI header list) with the security headers
-    :func:`schedule_headers` planned for this request, those the response has not set
-    itself; the policy carries the request's nonce when :func:`csp_nonce` made one.
+    """``headers`` (a response's WSGI header list) with the security headers planned for this
+    request (the :class:`HeaderPlan` under :data:`PLAN_KEY` in ``environ``, put there by
+    ``Batteries.make_response``), those the response has not set itself; the policy carries
+    the request's nonce when :func:`csp_nonce` made one.
 
     The values were checked once, as the plan was made: a response that sets none of these
     names (the usual case) takes them in one ``list.extend``.

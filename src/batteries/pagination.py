@@ -7,6 +7,7 @@ skipped when the page is not full. SQLAlchemy is imported only when a page is fe
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from flask import has_request_context, request
@@ -107,19 +108,14 @@ def _count_statement(statement: Select[t.Any]) -> Select[t.Any]:
     return t.cast("Select[t.Any]", select(count).select_from(statement.order_by(None).subquery()))
 
 
-_COUNT_PARTS: tuple[t.Any, t.Any, t.Any] | None = None
-
-
+@functools.cache
 def _count_parts() -> tuple[t.Any, t.Any, t.Any]:
     """SQLAlchemy's ``Select`` and ``select``, and one ``count(*)`` expression for every count
     query (SQL expressions are immutable; building ``func.count()`` anew took a third of the
     time of building the count query), imported on the first count."""
-    global _COUNT_PARTS
-    if _COUNT_PARTS is None:
-        from sqlalchemy import Select, func, select
+    from sqlalchemy import Select, func, select
 
-        _COUNT_PARTS = (Select, select, func.count())
-    return _COUNT_PARTS
+    return Select, select, func.count()
 
 
 class Pagination:

@@ -163,9 +163,9 @@ def _favicon_url(app: Flask | None, root: str) -> str | None:
 
 @dataclass
 class TemplatingState:
-    """Per app: the last favicon check (folder, when, found)."""
+    """Per app: the last favicon check (when, found)."""
 
-    favicon_seen: tuple[str, float, bool] | None = None
+    favicon_seen: tuple[float, bool] | None = None
 
 
 #: Seconds a favicon check is trusted (not in debug or testing: there every page looks again).
@@ -181,12 +181,12 @@ def _favicon_exists(app: Flask) -> bool:
         state = state_of(app, TemplatingState)
         now = time.monotonic()
         seen = state.favicon_seen
-        if seen is not None and now - seen[1] < FAVICON_RECHECK:
-            return seen[2]
+        if seen is not None and now - seen[0] < FAVICON_RECHECK:
+            return seen[1]
     folder = app.static_folder
     exists = bool(folder) and os.path.isfile(os.path.join(folder, "favicon.ico"))  # type: ignore[arg-type]
     if remember:
-        state.favicon_seen = (folder or "", now, exists)
+        state.favicon_seen = (now, exists)
     return exists
 
 
