@@ -10,6 +10,7 @@ folder, which is what most unit tests want.
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from _secured import secured_routes
@@ -38,4 +39,11 @@ def app(tmp_path) -> Batteries:
 def secured(app: Batteries) -> Batteries:
     app.config["SECURITY_HEADERS"] = True
     secured_routes(app)
+    return app
+
+
+@pytest.fixture
+def tasks_app(app: Batteries) -> Batteries:
+    """``app`` with a Celery queue of its own (tests of tasks and of their results)."""
+    app.config["CELERY"] = {"task_default_queue": f"t-{uuid.uuid4().hex[:8]}"}
     return app

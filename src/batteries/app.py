@@ -43,6 +43,7 @@ from . import (
     spa,
     sqla,
     sqlite,
+    task_results,
     tasks,
     templating,
     uploads,
@@ -330,4 +331,4 @@ class Batteries(BatteriesScaffold, Flask):
         self, rule: str = "/tasks/<task_id>", endpoint: str = "batteries_task_result", **options: t.Any
     ) -> None:
         """Add a JSON endpoint at ``rule`` that reports a task's state, value and progress."""
-        tasks.add_results_route(self, rule, endpoint, **options)
+        task_results.add_results_route(self, rule, endpoint, **options)

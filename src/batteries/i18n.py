@@ -24,42 +24,34 @@ Catalogs are ``TRANSLATIONS_DIR/<lang>/LC_MESSAGES/messages.mo`` (``batteries i1
 once per locale per app (in debug, again when the ``.mo`` file changes); Batteries' own
 messages (CSRF failures, "log in", error pages, form validation) are merged under the app's.
 
-``localize``: on a blueprint every rule is localized, declared before or after the call, nested
-blueprints included (call it before registering the blueprint); on an app, rules added *after*
-the call are (``static`` is not), and ``/`` redirects to the best language of the request's
-``Accept-Language``. An unknown language is an ordinary 404; views do not receive ``lang_code``.
-Flask's docs version turns every 404 into a 500 and ``url_for("typo")`` into a ``KeyError``;
-this one does neither.
+``localize`` (language codes in URLs) is :func:`batteries.language_urls.localize`, offered
+here with the rest.
 
 Config: ``LANGUAGES``, ``DEFAULT_LANGUAGE``, ``TRANSLATIONS_DIR``, ``TIMEZONE``.
 """
 
 from __future__ import annotations
 
-import functools
 import gettext as _gettext
 import os
-import re
 import threading
 import typing as t
-import weakref
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Flask, after_this_request, current_app, g, redirect, request
-from flask.sansio.blueprints import BlueprintSetupState
+from flask import Flask, after_this_request, current_app, g, request
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Request
 
 from .catalogs import DOMAIN, load_catalogs, locale_dirs
 from .checks import Check
 from .config import Setting
+from .language_urls import LOCALE_KEY, best_language, localize
 from .state import state_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Iterator
 
     from jinja2 import Environment
-    from werkzeug.routing import Rule
     from werkzeug.wrappers import Response as WerkzeugResponse
 
 __all__ = [
@@ -174,20 +166,15 @@ DEPLOY_CHECKS = (
     ),
 )
 
-ARG = "lang_code"
-ROOT_ENDPOINT = "batteries_i18n_root"
-_HAS_ARG = re.compile(r"<(?:[^>]*:)?" + ARG + ">")
-_LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$")
 #: Where the request's (or, outside one, the app context's) translations are remembered.
-_ACTIVE = "_batteries_i18n"
+_ACTIVE = LOCALE_KEY
 _FORCED = "_batteries_i18n_forced"
 
 
 @dataclass
 class I18nState:
-    """Per-app: ``localize`` on the app, the locale selector and the loaded catalogs."""
+    """Per-app: the locale selector and the loaded catalogs."""
 
-    localized: tuple[tuple[str, ...], str] | None = None
     selector: t.Callable[[], str | None] | None = None
     catalogs: dict[str, t.Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -466,164 +453,3 @@ def configure_jinja(app: Flask, env: Environment) -> None:
         npgettext=_jinja_npgettext,
     )
     env.globals["get_locale"] = get_locale
-
-
-# -- language codes in URLs -------------------------------------------------------------------
-
-#: Blueprints ``localize`` was called on (so a second call is refused).
-_LOCALIZED_BLUEPRINTS: weakref.WeakSet[Blueprint] = weakref.WeakSet()
-
-
-def _check(languages: t.Iterable[str], default: str) -> tuple[str, ...]:
-    if isinstance(languages, str):
-        languages = [languages]
-    langs = tuple(dict.fromkeys(languages))
-    if not langs:
-        raise ValueError("localize() needs at least one language")
-    for lang in langs:
-        if not isinstance(lang, str) or not _LANGUAGE.match(lang):
-            raise ValueError(f"not a language code usable in a URL: {lang!r}")
-    if default not in langs:
-        raise ValueError(f"the default language {default!r} is not one of {list(langs)}")
-    return langs
-
-
-def _prefix(languages: tuple[str, ...]) -> str:
-    quoted = ", ".join(f'"{lang}"' for lang in languages)  # quoted: "pt-BR" is not a name
-    return f"/<any({quoted}):{ARG}>"
-
-
-def localize(target: Flask | Blueprint, languages: t.Iterable[str], default: str) -> None:
-    """Serve ``target``'s rules under ``/<lang_code>/``, one of ``languages``.
-
-    ``target`` is an app (rules added after this call; ``/`` then redirects to the visitor's
-    best language) or a blueprint (every rule; call before registering it). ``default`` fills
-    ``lang_code`` in ``url_for`` when the request has no language of its own.
-    """
-    langs = _check(languages, default)
-    prefix = _prefix(langs)
-    pull = functools.partial(_pull_lang_code, langs)
-    if isinstance(target, Flask):
-        state = state_of(target, I18nState)
-        if state.localized is not None:
-            raise ValueError("localize() was already called on this app")
-        target.url_value_preprocessor(pull)
-        target.url_defaults(functools.partial(_fill_lang_code, langs, default, prefix))
-        if not any(rule.rule == "/" for rule in target.url_map.iter_rules()):
-            target.add_url_rule("/", ROOT_ENDPOINT, _redirect_to_language)
-        state.localized = (langs, default)
-        target.url_rule_class = _localized_rule_class(target.url_rule_class, prefix)
-    elif isinstance(target, Blueprint):
-        if target in _LOCALIZED_BLUEPRINTS:
-            raise ValueError(f"localize() was already called on blueprint {target.name!r}")
-        try:
-            # Flask refuses setup methods on a blueprint that was registered already.
-            target.url_value_preprocessor(pull)
-        except AssertionError:
-            raise ValueError(
-                f"call localize() before registering blueprint {target.name!r}"
-            ) from None
-        target.url_defaults(functools.partial(_fill_lang_code, langs, default, None))
-        _LOCALIZED_BLUEPRINTS.add(target)
-        target.make_setup_state = functools.partial(  # type: ignore[method-assign]
-            _make_localized_setup_state, target.make_setup_state, prefix
-        )
-    else:
-        raise TypeError(f"localize() takes a Flask app or a Blueprint, not {type(target).__name__}")
-
-
-def _make_localized_setup_state(
-    make: t.Callable[..., BlueprintSetupState],
-    prefix: str,
-    app: Flask,
-    options: dict[str, t.Any],
-    first_registration: bool = False,
-) -> BlueprintSetupState:
-    state = make(app, options, first_registration)
-    state.url_prefix = prefix + (state.url_prefix or "").rstrip("/")
-    return state
-
-
-def _localized_rule_class(base: type[Rule], prefix: str) -> type[Rule]:
-    """A rule class that puts ``prefix`` in front of every rule but ``static`` and ``/``."""
-
-    def __init__(self: Rule, string: str, *args: t.Any, **kwargs: t.Any) -> None:
-        # A rule that has a language already (a localized blueprint's) is left alone.
-        if kwargs.get("endpoint") not in ("static", ROOT_ENDPOINT) and not _HAS_ARG.search(
-            string
-        ):
-            string = prefix + string
-            self.batteries_i18n_prefix = prefix  # type: ignore[attr-defined]
-        base.__init__(self, string, *args, **kwargs)
-
-    return type("Localized" + base.__name__, (base,), {"__init__": __init__})
-
-
-def _pull_lang_code(
-    languages: tuple[str, ...], endpoint: str | None, values: dict[str, t.Any] | None
-) -> None:
-    # values is None when routing failed (a 404): nothing to pull then.
-    if values and ARG in values:
-        g.lang_code = values.pop(ARG)
-        request.__dict__.pop(_ACTIVE, None)  # a locale chosen before this is stale
-
-
-def _fill_lang_code(
-    languages: tuple[str, ...],
-    default: str,
-    app_prefix: str | None,
-    endpoint: str,
-    values: dict[str, t.Any],
-) -> None:
-    if ARG in values:
-        return
-    url_map = current_app.url_map
-    try:
-        if app_prefix is not None:
-            # The app's own filler only fills rules it localized (not a localized blueprint's,
-            # whose filler runs next with its own languages).
-            expecting = any(
-                getattr(rule, "batteries_i18n_prefix", None) == app_prefix
-                for rule in url_map.iter_rules(endpoint)
-            )
-        else:
-            expecting = url_map.is_endpoint_expecting(endpoint, ARG)
-    except KeyError:  # an unknown endpoint: let url_for raise its BuildError
-        return
-    if expecting:
-        current = g.get("lang_code")
-        values[ARG] = current if current in languages else default
-
-
-def best_language(accept: t.Iterable[tuple[str, float]], languages: tuple[str, ...], default: str) -> str:
-    """The first of ``languages`` the client accepts, in its order of preference.
-
-    ``de-CH`` matches ``de-CH`` or else ``de``; ``de`` matches ``de`` or else ``de-AT``.
-    """
-    by_lower = {lang.lower().replace("_", "-"): lang for lang in languages}
-    for value, quality in accept:
-        if quality <= 0:
-            continue
-        wanted = value.lower().replace("_", "-")
-        if wanted == "*":
-            return default
-        if wanted in by_lower:
-            return by_lower[wanted]
-        primary = wanted.split("-", 1)[0]
-        if primary in by_lower:
-            return by_lower[primary]
-        for lower, lang in by_lower.items():
-            if lower.split("-", 1)[0] == primary:
-                return lang
-    return default
-
-
-def _redirect_to_language() -> WerkzeugResponse:
-    """``/`` → ``/<best language>/`` from ``Accept-Language`` (302: the answer depends on it)."""
-    localized = state_of(current_app, I18nState).localized
-    assert localized is not None
-    languages, default = localized
-    best = best_language(request.accept_languages, languages, default)
-    response = redirect(request.script_root + "/" + best + "/", code=302)
-    response.vary.add("Accept-Language")
-    return response

@@ -1,4 +1,4 @@
-"""Background tasks: ``app.celery``, ``FlaskTask``, an embedded broker and a results endpoint.
+"""Background tasks: ``app.celery``, ``FlaskTask`` and an embedded broker.
 
 Replaces Flask's "Background Tasks with Celery" pattern (the ``celery_init_app`` function, the
 ``FlaskTask`` class and the result view you copy into every project)::
@@ -29,6 +29,7 @@ Celery; outside any context, the last one built. An app that sets its own
 
 ``batteries worker`` and ``batteries beat`` run Celery for the app (Celery's options pass
 through); ``batteries run --with-worker`` starts a worker next to the development server.
+``app.task_results(rule)`` adds the result view (:mod:`batteries.task_results`).
 
 Config: ``CELERY`` (dict of Celery settings).
 """
@@ -53,7 +54,6 @@ from flask import (
     appcontext_tearing_down,
     current_app,
     has_app_context,
-    jsonify,
 )
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -67,7 +67,6 @@ from .state import app_identity, state_of
 if t.TYPE_CHECKING:  # pragma: no cover
     from celery import Celery
     from flask import Flask
-    from flask.wrappers import Response
 
 logger = logging.getLogger(__name__)
 
@@ -490,64 +489,6 @@ def __getattr__(name: str) -> t.Any:
     if name == "BatteriesCelery":
         return celery_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- results endpoint -------------------------------------------------------------------------
-
-
-def result_payload(result: t.Any) -> dict[str, t.Any]:
-    """The JSON description of a task result: no traceback ever leaves the server."""
-    state = result.state
-    ready = state in ("SUCCESS", "FAILURE", "REVOKED")
-    payload: dict[str, t.Any] = {
-        "id": result.id,
-        "state": state,
-        "ready": ready,
-        "successful": state == "SUCCESS",
-        "value": None,
-        "progress": None,
-    }
-    info = result.info
-    if state == "SUCCESS":
-        payload["value"] = info
-    elif state in ("FAILURE", "REVOKED"):
-        if isinstance(info, BaseException):
-            payload["error"] = {"type": type(info).__name__, "message": str(info)}
-        else:
-            payload["error"] = {"type": state.title(), "message": str(info or "")}
-    elif isinstance(info, dict):
-        payload["progress"] = info
-    return payload
-
-
-def result_view(**values: t.Any) -> Response:
-    """The view ``app.task_results(rule)`` registers: one task's state as JSON."""
-    task_id = str(next(iter(values.values()), ""))
-    if not task_id or len(task_id) > 155:
-        response = jsonify(error="not a task id", id=task_id[:40])
-        response.status_code = 404
-        return response
-    celery_app = get_celery(current_app)
-    try:
-        payload = result_payload(celery_app.AsyncResult(task_id))
-    except Exception as exc:  # the result backend is down: say "unknown", not 500
-        logger.warning("task result backend unavailable: %s", exc)
-        payload = {
-            "id": task_id,
-            "state": "UNKNOWN",
-            "ready": False,
-            "successful": False,
-            "value": None,
-            "progress": None,
-        }
-    response = jsonify(payload)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def add_results_route(app: Flask, rule: str, endpoint: str, **options: t.Any) -> None:
-    options.setdefault("methods", ["GET"])
-    app.add_url_rule(rule, endpoint=endpoint, view_func=result_view, **options)
 
 
 # -- CLI --------------------------------------------------------------------------------------
