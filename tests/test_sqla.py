@@ -209,12 +209,15 @@ def test_sqlalchemy_database_uri_is_read_when_database_url_unset(app, tmp_path):
         assert db.engine.pool.size() == 3
 
 
-def test_server_databases_get_pre_ping_and_psycopg(app):
+@pytest.mark.services
+def test_server_databases_get_psycopg_and_a_connect_timeout(app):
+    # (their pooled connections are checked before use: tests/test_poolcheck.py)
     app.config["DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/test"
     with app.app_context():
         engine = db.engine
+        raw = db.session.connection().connection.dbapi_connection
+        assert raw.info.get_parameters()["connect_timeout"] == "3"
     assert engine.url.drivername == "postgresql+psycopg"  # psycopg2 is not installed
-    assert engine.pool._pre_ping is True
     engine.dispose()
 
 

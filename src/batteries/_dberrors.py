@@ -7,7 +7,7 @@ of SQLAlchemy error with subclasses that are *also* Werkzeug HTTP exceptions:
   could not be made, or was lost (server down, restarted, ``pg_terminate_backend``, MariaDB's
   "server has gone away"). Flask answers 503 with ``Retry-After`` and a message that names the
   database and the config key; the connection is invalidated as usual, so the next request
-  reconnects (``pool_pre_ping`` weeds out the other stale connections).
+  reconnects (:mod:`batteries.poolcheck` weeds out the other stale connections).
   A lock not granted in time (SQLite "database is locked", a PostgreSQL/MariaDB deadlock or
   lock timeout) is also a 503, saying the database is busy.
 - :class:`DuplicateRecord` (``IntegrityError`` + ``Conflict``): a unique constraint was violated

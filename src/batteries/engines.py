@@ -3,8 +3,9 @@
 ``batteries.db`` (:mod:`batteries.sqla`) builds one engine per app with :func:`make_engine`:
 ``DATABASE_URL`` (or Flask-SQLAlchemy's ``SQLALCHEMY_DATABASE_URI``; default SQLite in the
 instance folder, a file of its own per dispatched tenant), ``DATABASE_ENGINE_OPTIONS``, the
-installed driver for a driverless URL, a pre-ping and a connect timeout for servers, SQLite's
-foreign keys and WAL, MariaDB's strict mode, and errors that name the config key.
+installed driver for a driverless URL, a connect timeout and a check of pooled connections
+(:mod:`batteries.poolcheck`) for servers, SQLite's foreign keys and WAL, MariaDB's strict mode,
+and errors that name the config key.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+from . import poolcheck
 from ._dberrors import install_error_events
 from .config import Setting
 from .drivers import check_database_url
@@ -90,12 +92,13 @@ def make_engine(app: Flask) -> Engine:
     check_database_url(url, key)  # a typo or a missing driver names the key and the extra
     options = engine_options(app)
     backend = url.get_backend_name()
+    # servers' pooled connections are checked by poolcheck, unless pool_pre_ping is set either way
+    check_pool = backend != "sqlite" and "pool_pre_ping" not in options
     if backend == "sqlite":
         database = url.database or ""
         if database and url.query.get("mode") not in ("memory", "ro"):
             create_private_file(database)
     else:
-        options.setdefault("pool_pre_ping", True)
         connect_args = dict(options.get("connect_args") or {})
         if "connect_timeout" not in url.query and "connect_timeout" not in connect_args:
             connect_args["connect_timeout"] = 3
@@ -107,6 +110,8 @@ def make_engine(app: Flask) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
     elif backend in ("mysql", "mariadb"):
         event.listen(engine, "connect", _mysql_on_connect)
+    if check_pool:
+        poolcheck.install(engine)
     install_error_events(engine, key, debug=bool(app.debug))
     return engine
 

@@ -32,7 +32,8 @@ serves any number of apps, each with its own engine and its own session::
   whatever was not committed; teardown never commits).
 - ``db.engine`` is built on first use from ``DATABASE_URL`` and disposed when the app is freed.
   SQLite gets foreign keys and WAL; server databases
-  get ``pool_pre_ping`` and a connect timeout; MySQL/MariaDB get a strict ``sql_mode`` (no silent
+  get a connect timeout and their pooled connections checked before use (without a round trip,
+  :mod:`batteries.poolcheck`); MySQL/MariaDB get a strict ``sql_mode`` (no silent
   truncation).
 - A database that is down answers **503** (naming the database and ``DATABASE_URL``, with
   ``Retry-After``), never a traceback, and the app recovers by itself when it is back. A unique
