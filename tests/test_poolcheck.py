@@ -93,6 +93,29 @@ def test_terminated_connection_is_replaced_before_the_request_gets_it(pg_app, mo
 
 
 @pytest.mark.services
+def test_connection_with_a_message_waiting_is_pinged_and_kept(pg_app, monkeypatch):
+    pings = _Pings(db.get_engine(pg_app), monkeypatch)
+    current = _ids(pg_app, "SELECT pg_backend_pid()")
+
+    @pg_app.post("/listen")
+    def listen():
+        db.session.execute(text("LISTEN batteries_poolcheck"))
+        db.session.commit()  # LISTEN takes effect at commit
+        return {"id": db.session.execute(text("SELECT pg_backend_pid()")).scalar()}
+
+    listening = pg_app.test_client().post("/listen").json["id"]
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text("NOTIFY batteries_poolcheck, 'hello'"))
+    finally:
+        admin.dispose()
+    time.sleep(0.1)
+    assert current() == listening  # readable, so pinged; alive, so kept
+    assert pings.count == 1
+
+
+@pytest.mark.services
 def test_connection_idle_too_long_is_pinged(pg_app, monkeypatch):
     pings = _Pings(db.get_engine(pg_app), monkeypatch)
     current = _ids(pg_app, "SELECT pg_backend_pid()")
