@@ -89,6 +89,57 @@ def test_serializer_is_reused_and_follows_key_changes(tmp_path):
     assert client.get("/read").data == b"None"
 
 
+def test_signer_is_kept_and_each_key_derived_once(tmp_path, monkeypatch):
+    from itsdangerous.signer import Signer
+
+    derived: list[bytes] = []
+    original = Signer.derive_key
+
+    def counting(self, secret_key=None):
+        derived.append(secret_key)
+        return original(self, secret_key)
+
+    monkeypatch.setattr(Signer, "derive_key", counting)
+    app = make_app(tmp_path, SECRET_KEY="new key", SECRET_KEY_FALLBACKS=["old key"])
+    serializer = app.session_interface.get_signing_serializer(app)
+    assert serializer.make_signer() is serializer.make_signer()
+    client = app.test_client()
+    client.get("/write")
+    for _ in range(5):
+        assert client.get("/read").data == b"1"
+    assert len(derived) == len(set(derived)) == 1  # the new key, once (itsdangerous: 6 times)
+
+
+def test_cookies_are_flasks_both_ways_through_a_key_rotation(tmp_path):
+    from flask import Flask
+
+    flask_app = Flask("plain")
+    flask_app.config.update(SECRET_KEY="old key")
+
+    @flask_app.route("/write")
+    def write():
+        session["x"] = 2
+        return "ok"
+
+    @flask_app.route("/read")
+    def read():
+        return str(session.get("x"))
+
+    plain = flask_app.test_client()
+    plain.get("/write")
+    made_by_flask = plain.get_cookie("session").value
+    app = make_app(tmp_path, SECRET_KEY="new key", SECRET_KEY_FALLBACKS=["old key"])
+    client = app.test_client()
+    client.set_cookie("session", made_by_flask)
+    assert client.get("/read").data == b"2"  # signed with a fallback key: still read
+    client.set_cookie("session", made_by_flask[:-2] + ("A" if made_by_flask[-2] != "A" else "B") + made_by_flask[-1])
+    assert client.get("/read").data == b"None"  # a forged signature is refused
+    client.get("/write")
+    flask_app.config.update(SECRET_KEY="new key")
+    plain.set_cookie("session", client.get_cookie("session").value)
+    assert plain.get("/read").data == b"1"  # and Flask reads what Batteries signed
+
+
 def test_two_apps_do_not_share_serializers(tmp_path):
     a = make_app(tmp_path / "a", SECRET_KEY="key a")
     b = make_app(tmp_path / "b", SECRET_KEY="key b")

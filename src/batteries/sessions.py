@@ -6,7 +6,9 @@
   folder (``instance/.secret_key``, mode 0600), so sessions survive reloader restarts.
 - Flask builds a new itsdangerous serializer for every request that opens a session (about 9% of
   a "hello" request). :class:`SessionInterface` keeps one per key set and rebuilds it only when
-  ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` change.
+  ``SECRET_KEY`` or ``SECRET_KEY_FALLBACKS`` change. Its signer is kept too, with each key
+  derived once: itsdangerous makes a signer per cookie and derives the key with an HMAC per
+  signature (2.8 µs of the 13 µs a session cookie takes to load). Same cookies, same keys.
 - A request without a ``Cookie`` header gets an empty session without parsing cookies or
   touching the serializer, and a session nobody read, changed or filled is not "saved" (Flask
   reads seven cookie settings before finding there is nothing to do). The outcome is Flask's in
@@ -26,6 +28,7 @@ import typing as t
 from dataclasses import dataclass
 
 from flask.sessions import NullSession, SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from .state import state_of
 
@@ -37,7 +40,6 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
     from flask.sessions import SessionMixin
     from flask.wrappers import Request, Response
-    from itsdangerous import URLSafeTimedSerializer
 
 SECRET_KEY_HELP = (
     "Set SECRET_KEY to a long random string: in code (app.config['SECRET_KEY'] = ...), in "
@@ -199,6 +201,56 @@ class SessionInterface(SecureCookieSessionInterface):
         cached = state.serializer
         if cached is not None and cached[0] == key:
             return cached[1]
-        serializer = super().get_signing_serializer(app)
+        serializer = keeping_signers(super().get_signing_serializer(app))
         state.serializer = (key, serializer)
         return serializer
+
+
+class _KeyKeepingSigner(TimestampSigner):
+    """itsdangerous' timestamp signer, deriving each of its keys once, not per signature."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[t.Any, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        if secret_key is None:
+            secret_key = self.secret_keys[-1]  # signing: the newest key
+        derived = self._derived.get(secret_key)
+        if derived is None:
+            derived = self._derived[secret_key] = super().derive_key(secret_key)
+        return derived
+
+
+class _SignerKeepingSerializer(URLSafeTimedSerializer):
+    """A serializer handing out one signer per salt (a signer holds only its settings and the
+    keys it derived, so threads share it), instead of a new one per cookie."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._signers: dict[bytes | None, t.Any] = {}
+
+    def make_signer(self, salt: str | bytes | None = None) -> t.Any:
+        key = self.salt if salt is None else salt if isinstance(salt, bytes) else salt.encode()
+        signer = self._signers.get(key)
+        if signer is None:
+            signer = super().make_signer(key)
+            if len(self._signers) < 8:  # the session uses one salt; never grow without bound
+                self._signers[key] = signer
+        return signer
+
+
+def keeping_signers(made: URLSafeTimedSerializer | None) -> URLSafeTimedSerializer | None:
+    """The serializer Flask ``made``, rebuilt from its public settings to keep its signer (see
+    the module's text); anything but Flask's usual serializer is handed back unchanged."""
+    if type(made) is not URLSafeTimedSerializer or made.signer is not TimestampSigner:
+        return made
+    return _SignerKeepingSerializer(
+        made.secret_keys,
+        salt=made.salt,
+        serializer=made.serializer,
+        serializer_kwargs=made.serializer_kwargs,
+        signer=_KeyKeepingSigner,
+        signer_kwargs=made.signer_kwargs,
+        fallback_signers=made.fallback_signers,
+    )
