@@ -50,6 +50,7 @@ from . import (
     wrappers,
 )
 from .config import FLASK_SETTINGS, Registry
+from .jsonprovider import JSONProvider
 from .lazy import LazyRule
 from .scaffold import BatteriesScaffold
 from .sessions import SessionInterface
@@ -133,6 +134,7 @@ class Batteries(BatteriesScaffold, Flask):
     config_class = Config
     url_rule_class = LazyRule
     session_interface = SessionInterface()
+    json_provider_class = JSONProvider
     default_config = ImmutableDict({**Flask.default_config, **REGISTRY.defaults()})
     #: wired on demand by :meth:`_wire_on_demand` (until then a request pays nothing for them)
     _batteries_csrf_armed = False
