@@ -14,7 +14,11 @@ import uuid
 
 import pytest
 from _secured import secured_routes
-from _services import service_up  # noqa: F401  (re-exported for older imports)
+from _services import (
+    PG_URL,
+    private_pg_schema,
+    service_up,  # noqa: F401  (re-exported for older imports)
+)
 
 from batteries import Batteries
 
@@ -47,3 +51,18 @@ def tasks_app(app: Batteries) -> Batteries:
     """``app`` with a Celery queue of its own (tests of tasks and of their results)."""
     app.config["CELERY"] = {"task_default_queue": f"t-{uuid.uuid4().hex[:8]}"}
     return app
+
+
+@pytest.fixture
+def pg_schema_app(app: Batteries):
+    """``app`` with ``DATABASE_URL`` on PostgreSQL, in a schema of its own (dropped after; the
+    test is skipped when PostgreSQL does not answer)."""
+    from batteries import db
+
+    with private_pg_schema() as schema:
+        app.config["DATABASE_URL"] = PG_URL
+        app.config["DATABASE_ENGINE_OPTIONS"] = {
+            "connect_args": {"options": f"-csearch_path={schema}"}
+        }
+        yield app
+        db.get_engine(app).dispose()

@@ -12,7 +12,7 @@ import socket
 import time
 
 import pytest
-from _services import MARIA_ROOT, PG_URL, private_maria_database, private_pg_schema
+from _services import MARIA_ROOT, PG_URL, private_maria_database
 from sqlalchemy import create_engine, text
 
 from batteries import db, poolcheck
@@ -50,14 +50,14 @@ def _ids(app, query: str):
 
 
 @pytest.fixture
-def pg_app(app):
-    with private_pg_schema() as schema:
-        app.config["DATABASE_URL"] = PG_URL
-        app.config["DATABASE_ENGINE_OPTIONS"] = {
-            "connect_args": {"options": f"-csearch_path={schema}"}
-        }
-        yield app
-        db.get_engine(app).dispose()
+def pg_app(pg_schema_app):
+    return pg_schema_app
+
+
+@pytest.fixture
+def watched(pg_app, monkeypatch):
+    """(the pings counted, a function answering the current request's backend pid)."""
+    return _Pings(db.get_engine(pg_app), monkeypatch), _ids(pg_app, "SELECT pg_backend_pid()")
 
 
 def _terminate(pid: int) -> None:
@@ -71,18 +71,16 @@ def _terminate(pid: int) -> None:
 
 
 @pytest.mark.services
-def test_quiet_connection_is_not_pinged(pg_app, monkeypatch):
-    pings = _Pings(db.get_engine(pg_app), monkeypatch)
-    current = _ids(pg_app, "SELECT pg_backend_pid()")
+def test_quiet_connection_is_not_pinged(watched):
+    pings, current = watched
     first = current()
     assert [current() for _ in range(5)] == [first] * 5  # the pooled connection, reused
     assert pings.count == 0
 
 
 @pytest.mark.services
-def test_terminated_connection_is_replaced_before_the_request_gets_it(pg_app, monkeypatch):
-    pings = _Pings(db.get_engine(pg_app), monkeypatch)
-    current = _ids(pg_app, "SELECT pg_backend_pid()")
+def test_terminated_connection_is_replaced_before_the_request_gets_it(watched):
+    pings, current = watched
     first = current()
     _terminate(first)
     replaced = current()  # 200, not a 503: the dead connection never reached the view
@@ -93,9 +91,8 @@ def test_terminated_connection_is_replaced_before_the_request_gets_it(pg_app, mo
 
 
 @pytest.mark.services
-def test_connection_with_a_message_waiting_is_pinged_and_kept(pg_app, monkeypatch):
-    pings = _Pings(db.get_engine(pg_app), monkeypatch)
-    current = _ids(pg_app, "SELECT pg_backend_pid()")
+def test_connection_with_a_message_waiting_is_pinged_and_kept(pg_app, watched):
+    pings, current = watched
 
     @pg_app.post("/listen")
     def listen():
@@ -116,9 +113,8 @@ def test_connection_with_a_message_waiting_is_pinged_and_kept(pg_app, monkeypatc
 
 
 @pytest.mark.services
-def test_connection_idle_too_long_is_pinged(pg_app, monkeypatch):
-    pings = _Pings(db.get_engine(pg_app), monkeypatch)
-    current = _ids(pg_app, "SELECT pg_backend_pid()")
+def test_connection_idle_too_long_is_pinged(watched, monkeypatch):
+    pings, current = watched
     first = current()
     now = time.monotonic()
     monkeypatch.setattr(poolcheck, "_clock", lambda: now)

@@ -20,10 +20,15 @@ from batteries.sessions import (
 def make_app(tmp_path, **config):
     app = Batteries("sess_app", root_path=str(tmp_path), instance_path=str(tmp_path / "instance"))
     app.config.update(config)
+    return add_routes(app)
+
+
+def add_routes(app, value=1):
+    """/write puts ``value`` in the session, /read shows it, /flash flashes."""
 
     @app.route("/write")
     def write():
-        session["x"] = 1
+        session["x"] = value
         return "ok"
 
     @app.route("/flash")
@@ -113,18 +118,8 @@ def test_signer_is_kept_and_each_key_derived_once(tmp_path, monkeypatch):
 def test_cookies_are_flasks_both_ways_through_a_key_rotation(tmp_path):
     from flask import Flask
 
-    flask_app = Flask("plain")
+    flask_app = add_routes(Flask("plain"), value=2)
     flask_app.config.update(SECRET_KEY="old key")
-
-    @flask_app.route("/write")
-    def write():
-        session["x"] = 2
-        return "ok"
-
-    @flask_app.route("/read")
-    def read():
-        return str(session.get("x"))
-
     plain = flask_app.test_client()
     plain.get("/write")
     made_by_flask = plain.get_cookie("session").value

@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from _services import MARIA_ROOT, PG_URL, private_maria_database, private_pg_schema
+from _services import MARIA_ROOT, PG_URL, private_maria_database
 from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -124,17 +124,11 @@ def sqlite_app(app):
 
 
 @pytest.fixture
-def pg_app(app):
-    with private_pg_schema() as schema:
-        app.config["DATABASE_URL"] = PG_URL
-        app.config["DATABASE_ENGINE_OPTIONS"] = {
-            "connect_args": {"options": f"-csearch_path={schema}"}
-        }
-        add_routes(app)
-        with app.app_context():
-            create_tables()
-        yield app
-        db.get_engine(app).dispose()
+def pg_app(pg_schema_app):
+    add_routes(pg_schema_app)
+    with pg_schema_app.app_context():
+        create_tables()
+    return pg_schema_app
 
 
 @pytest.fixture
