@@ -115,6 +115,18 @@ def test_signer_is_kept_and_each_key_derived_once(tmp_path, monkeypatch):
     assert len(derived) == len(set(derived)) == 1  # the new key, once (itsdangerous: 6 times)
 
 
+def test_a_serializer_flask_did_not_make_the_usual_way_is_kept_as_it_is():
+    from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
+
+    from batteries.sessions import keeping_signers
+
+    assert keeping_signers(None) is None
+    untimed = URLSafeSerializer("key", salt="cookie-session")
+    assert keeping_signers(untimed) is untimed
+    own_signer = URLSafeTimedSerializer("key", signer=type("Own", (untimed.signer,), {}))
+    assert keeping_signers(own_signer) is own_signer
+
+
 def test_cookies_are_flasks_both_ways_through_a_key_rotation(tmp_path):
     from flask import Flask
 
