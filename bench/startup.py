@@ -21,9 +21,9 @@ Variants, interleaved round by round:
 
 The goals (issue 4): ``(lazy - empty) <= 20%`` of ``(eager - empty)`` for start-up, where eager
 is the conventional app, Flask's (``flask_eager`` - ``flask_empty``; Batteries' own eager app is
-reported beside it, and is already cheap: its URL builders compile on first ``url_for``), first request of
-the lazy app <= 2x the eager app's, and the per-request cost of a lazy view after its first load
-equal to a normal view's (measured in-process, interleaved, over the WSGI callable).
+reported beside it, and is already cheap: its URL builders compile on first ``url_for``), first
+request of the lazy app <= 2x the eager app's, and the per-request cost of a lazy view after its
+first load equal to a normal view's (measured in-process, interleaved, over the WSGI callable).
 
 Usage: ``python bench/startup.py [--views 2000] [--rounds 7] [--requests 20000]``
 """
